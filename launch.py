@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""scratchgan-jax command line.
+
+    python launch.py                                         # default experiment
+    python launch.py --flagfile=experiments/emnlp2017_scratchgan.cfg --data_dir=DIR
+    python launch.py --mode=sample --workdir=runs/oracle_scratchgan --num_samples=10
+    python launch.py --mode=evaluate --workdir=runs/oracle_scratchgan
+
+Every field of `scratchgan_jax.config.Config` is a flag of the same name; this
+file is the only place that reads flags. Later flags override earlier ones,
+so `--flagfile=X.cfg --batch_size=64` changes one value of experiment X.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from scratchgan_jax.config import Config, ConfigError
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_FLAGFILE = os.path.join(REPO, 'experiments', 'oracle_scratchgan.cfg')
+
+
+def _define_config_flags():
+  for f in dataclasses.fields(Config):
+    help_text = f.metadata.get('help', f.name)
+    choices = f.metadata.get('choices')
+    if f.type == 'bool':
+      flags.DEFINE_bool(f.name, f.default, help_text)
+    elif f.type == 'int':
+      flags.DEFINE_integer(f.name, f.default, help_text)
+    elif f.type == 'float':
+      flags.DEFINE_float(f.name, f.default, help_text)
+    elif choices:
+      flags.DEFINE_enum(f.name, f.default, list(choices), help_text)
+    else:
+      flags.DEFINE_string(f.name, f.default, help_text)
+
+
+_define_config_flags()
+MODE = flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'evaluate'],
+                         'train a model, sample from a run, or evaluate a run '
+                         'or a file of samples.')
+WORKDIR = flags.DEFINE_string('workdir', '', 'Run folder (default: '
+                              'runs/<flagfile name>).')
+CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'sample/evaluate: checkpoint '
+                                 'file (default: the best, else the latest).')
+NUM_SAMPLES = flags.DEFINE_integer('num_samples', 10, 'sample: sentences to write.')
+TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'sample: softmax temperature.')
+OUTPUT = flags.DEFINE_string('output', '', 'sample: output file (default: stdout).')
+
+
+def config_from_flags() -> Config:
+  values = {f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(Config)}
+  return Config(**values).validate()
+
+
+def _default_workdir(argv_flagfiles: list[str]) -> str:
+  name = os.path.splitext(os.path.basename(argv_flagfiles[-1]))[0] if argv_flagfiles else 'run'
+  return os.path.join('runs', name)
+
+
+def _flagfiles(argv: list[str]) -> list[str]:
+  out = []
+  for i, a in enumerate(argv):
+    if a.startswith('--flagfile='):
+      out.append(a.split('=', 1)[1])
+    elif a == '--flagfile' and i + 1 < len(argv):
+      out.append(argv[i + 1])
+  return out
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  from scratchgan_jax import checkpoint as ckpt_lib
+  from scratchgan_jax import data as data_lib
+  from scratchgan_jax import parallel
+  from scratchgan_jax import train as train_lib
+  user_errors = (ConfigError, data_lib.DataError, ckpt_lib.CheckpointError,
+                 parallel.ParallelError, train_lib.TrainingError)
+  try:
+    _run(user_errors)
+  except user_errors as e:
+    logging.flush()
+    sys.stderr.write(f'error: {e}\n')
+    sys.exit(2)
+
+
+def _run(user_errors):
+  import jax
+  from scratchgan_jax import experiment
+  from scratchgan_jax import parallel
+  workdir = WORKDIR.value or _default_workdir(_flagfiles(sys.argv))
+  mode = MODE.value
+  if mode == 'train':
+    cfg = config_from_flags()
+    if cfg.distributed:
+      parallel.initialize_distributed(cfg.coordinator_address, cfg.num_processes,
+                                      cfg.process_id)
+    os.makedirs(workdir, exist_ok=True)
+    summary = experiment.train(cfg, workdir)
+    if summary and jax.process_index() == 0:
+      with open(os.path.join(workdir, 'summary.md'), encoding='utf-8') as f:
+        print(f.read())
+  elif mode == 'sample':
+    lines = experiment.sample(workdir, NUM_SAMPLES.value, TEMPERATURE.value,
+                              flags.FLAGS.seed, CHECKPOINT.value)
+    text = '\n'.join(lines) + '\n'
+    if OUTPUT.value:
+      from scratchgan_jax import checkpoint as ckpt_lib
+      ckpt_lib.atomic_write_text(OUTPUT.value, text)
+    else:
+      sys.stdout.write(text)
+  else:
+    from scratchgan_jax import report
+    report.main_from_flags(workdir, flags.FLAGS, CHECKPOINT.value)
+
+
+def run():
+  argv = sys.argv
+  if not _flagfiles(argv) and not any(a.startswith('--mode=s') or a.startswith('--mode=e')
+                                      for a in argv):
+    sys.argv = [argv[0], f'--flagfile={DEFAULT_FLAGFILE}'] + argv[1:]
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()

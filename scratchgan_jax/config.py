@@ -1,0 +1,225 @@
+"""The experiment configuration: one frozen dataclass, validated once.
+
+The library never reads flags. `launch.py` defines one absl flag per field of
+`Config` (same name, same default, help text from the field's metadata) and
+builds a `Config` from them; a notebook builds one directly:
+
+    cfg = Config(dataset='oracle', num_steps=100)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+
+class ConfigError(ValueError):
+  """A user-caused configuration error (bad flag value, contradictory flags)."""
+
+
+def _f(default, help_text: str, choices: tuple[str, ...] | None = None):
+  return dataclasses.field(
+      default=default, metadata={'help': help_text, 'choices': choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything that defines a run. Field names are the flag names."""
+
+  # --- What to do ----------------------------------------------------------
+  objective: str = _f('gan', 'Training objective: the ScratchGAN REINFORCE GAN '
+                      'or the maximum-likelihood (teacher forcing) baseline.',
+                      ('gan', 'mle'))
+  seed: int = _f(0, 'Seed for parameters, data order, sampling and the oracle.')
+
+  # --- Data ----------------------------------------------------------------
+  dataset: str = _f('oracle', 'oracle | emnlp2017 | text | tfds:NAME')
+  data_dir: str = _f('', 'emnlp2017: folder with train.json and valid.json '
+                     '(and optionally test.json).')
+  train_path: str = _f('', 'text: training file, one sentence per line.')
+  valid_path: str = _f('', 'text: validation file, one sentence per line.')
+  lowercase: bool = _f(False, 'text/tfds: lowercase sentences before splitting.')
+  max_length: int = _f(52, 'Maximum sequence length in tokens, including the '
+                       'final PAD (52 for EMNLP2017). The oracle uses '
+                       '`oracle_length` instead.')
+  max_vocab_size: int = _f(20000, 'Vocabulary truncation (most frequent words).')
+  skip_long_sentences: bool = _f(False, 'Drop sentences longer than max_length '
+                                 'instead of stopping with an error.')
+  min_sentence_tokens: int = _f(0, 'text/tfds: drop sentences with fewer tokens '
+                                '(7 for WikiText-103 in the paper).')
+  shuffle: bool = _f(True, 'Shuffle the training set every epoch (seeded). '
+                     'The original code reads it sequentially (False).')
+  tfds_data_dir: str = _f('', 'tfds: data_dir of the prepared dataset.')
+  tfds_text_key: str = _f('text', 'tfds: feature holding the sentence.')
+  tfds_train_split: str = _f('train', 'tfds: training split.')
+  tfds_valid_split: str = _f('validation', 'tfds: validation split.')
+
+  # --- Synthetic oracle ----------------------------------------------------
+  oracle_params: str = _f('', 'Path to a SeqGAN-format oracle (.npz with '
+                          'g_embeddings, Wi..bo). Empty: a random N(0,1) oracle '
+                          'built from `oracle_seed`.')
+  oracle_seed: int = _f(88, 'Seed of the random oracle LSTM and its data.')
+  oracle_vocab_size: int = _f(5000, 'Random oracle: vocabulary size.')
+  oracle_embedding_size: int = _f(32, 'Random oracle: embedding size.')
+  oracle_hidden_size: int = _f(32, 'Random oracle: LSTM size.')
+  oracle_length: int = _f(20, 'Oracle sequence length.')
+  oracle_num_train: int = _f(10000, 'Oracle training sequences.')
+  oracle_num_valid: int = _f(10000, 'Oracle held-out sequences (NLL-test).')
+
+  # --- Embeddings ----------------------------------------------------------
+  embedding_path: str = _f('', 'GloVe-format file (first line "count dim") '
+                           'for the frozen part of both embedding matrices.')
+  trainable_embedding_size: int = _f(64, 'Trainable part of the embeddings.')
+  train_pretrained_embedding: bool = _f(False, 'Original-code variant: the '
+                                        'GloVe part is trained (paper: frozen).')
+
+  # --- Generator -----------------------------------------------------------
+  gen_feature_size: int = _f(512, 'Generator LSTM width.')
+  num_layers_gen: int = _f(2, 'Generator LSTM layers (skip connections).')
+  gen_embedding_dropout: float = _f(0.0, 'Dropout on the generator embedding '
+                                    'matrix while training (MLE baseline).')
+  gen_lr: float = _f(9.59e-5, 'Generator Adam learning rate.')
+  gen_beta1: float = _f(0.5, 'Generator Adam beta1.')
+  gen_loss_reduction: str = _f('sum', 'REINFORCE loss over time: `sum` (paper) '
+                               'or `mean` over batch x time (original code). '
+                               'Always averaged over the batch.', ('sum', 'mean'))
+  l2_gen: float = _f(0.0, 'L2 weight on generator parameters.')
+
+  # --- Discriminator -------------------------------------------------------
+  disc_feature_size: int = _f(512, 'Discriminator LSTM width.')
+  num_layers_disc: int = _f(1, 'Discriminator LSTM layers.')
+  layer_norm_disc: bool = _f(True, 'Layer normalisation in the discriminator LSTM.')
+  disc_dropout: float = _f(0.1, 'Dropout on the discriminator embedding matrix.')
+  disc_lr: float = _f(9.38e-3, 'Discriminator Adam learning rate.')
+  disc_beta1: float = _f(0.5, 'Discriminator Adam beta1.')
+  l2_disc: float = _f(1e-6, 'L2 weight: l2_disc * sum(w^2)/2 over trainable '
+                      'discriminator parameters.')
+  position_signal: str = _f('paper', 'Discriminator position signal: `paper` '
+                            '(sin 2*pi*t/T_i, T_i from 2 to 4*max_length), '
+                            '`code` (the original cos variant) or `none`.',
+                            ('paper', 'code', 'none'))
+
+  # --- REINFORCE -----------------------------------------------------------
+  gamma: float = _f(0.23, 'Discount of the dense rewards.')
+  baseline_decay: float = _f(0.08, 'lambda of the moving-average baseline.')
+  num_disc_updates: int = _f(1, 'Discriminator updates per step.')
+  num_gen_updates: int = _f(1, 'Generator updates per step.')
+  reuse_samples: bool = _f(False, 'Speed option: the generator update reuses '
+                           "the discriminator update's samples (paper: fresh).")
+
+  # --- Loop ----------------------------------------------------------------
+  batch_size: int = _f(512, 'Global batch size (split over all devices).')
+  num_steps: int = _f(200000, 'Training steps.')
+  log_every: int = _f(100, 'Steps between metric logs.')
+  checkpoint_every: int = _f(1000, 'Steps between checkpoints.')
+  keep_checkpoints: int = _f(3, 'Latest checkpoints kept (the best is kept too).')
+  eval_every: int = _f(1000, 'Steps between evaluations (samples, model '
+                       'selection metric).')
+  num_eval_samples: int = _f(1000, 'Samples drawn at each evaluation during training.')
+  selection_metric: str = _f('auto', 'Metric that picks the best checkpoint: '
+                             '`auto` (nll_oracle for the oracle, fed otherwise), '
+                             'nll_oracle, fed, valid_nll or none.',
+                             ('auto', 'nll_oracle', 'fed', 'valid_nll', 'none'))
+  fed_encoder: str = _f('use', 'Sentence encoder for FED: use | minilm.',
+                        ('use', 'minilm'))
+
+  # --- Parallelism ---------------------------------------------------------
+  distributed: bool = _f(False, 'Call jax.distributed.initialize (multi-host).')
+  coordinator_address: str = _f('', 'host:port of process 0 (multi-host).')
+  num_processes: int = _f(0, 'Number of processes (0: from the environment).')
+  process_id: int = _f(-1, 'This process (-1: from the environment).')
+  num_devices: int = _f(0, 'Use only the first N devices (0: all).')
+
+  def replace(self, **kw) -> 'Config':
+    return dataclasses.replace(self, **kw)
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> 'Config':
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+      raise ConfigError(f'unknown config keys: {", ".join(unknown)}')
+    return cls(**d)
+
+  @property
+  def is_oracle(self) -> bool:
+    return self.dataset == 'oracle'
+
+  @property
+  def sequence_length(self) -> int:
+    return self.oracle_length if self.is_oracle else self.max_length
+
+  @property
+  def effective_selection_metric(self) -> str:
+    if self.selection_metric != 'auto':
+      return self.selection_metric
+    return 'nll_oracle' if self.is_oracle else 'fed'
+
+  def validate(self) -> 'Config':
+    """Raises ConfigError naming the flag for any bad or contradictory value."""
+    for f in dataclasses.fields(self):
+      choices = f.metadata.get('choices')
+      if choices and getattr(self, f.name) not in choices:
+        raise ConfigError(f'--{f.name}={getattr(self, f.name)!r}: must be one '
+                          f'of {", ".join(choices)}')
+    ds = self.dataset
+    if not (ds in ('oracle', 'emnlp2017', 'text') or ds.startswith('tfds:')):
+      raise ConfigError(f'--dataset={ds!r}: must be oracle, emnlp2017, text '
+                        'or tfds:NAME')
+    if ds == 'emnlp2017' and not self.data_dir:
+      raise ConfigError('--dataset=emnlp2017 needs --data_dir (a folder with '
+                        'train.json and valid.json)')
+    if ds == 'text' and not self.train_path:
+      raise ConfigError('--dataset=text needs --train_path (one sentence per line)')
+    if ds != 'text' and (self.train_path or self.valid_path):
+      raise ConfigError(f'--train_path/--valid_path only apply to '
+                        f'--dataset=text, not --dataset={ds}')
+    if ds == 'oracle' and self.embedding_path:
+      raise ConfigError('--embedding_path has no meaning for --dataset=oracle '
+                        '(token ids have no words)')
+    if self.oracle_params and ds != 'oracle':
+      raise ConfigError('--oracle_params needs --dataset=oracle')
+    positive = ['batch_size', 'num_steps', 'log_every', 'checkpoint_every',
+                'keep_checkpoints', 'eval_every', 'num_eval_samples',
+                'gen_feature_size', 'num_layers_gen', 'disc_feature_size',
+                'num_layers_disc', 'max_length', 'max_vocab_size',
+                'oracle_vocab_size', 'oracle_embedding_size',
+                'oracle_hidden_size', 'oracle_length', 'oracle_num_train',
+                'oracle_num_valid', 'num_disc_updates', 'num_gen_updates']
+    for name in positive:
+      if getattr(self, name) <= 0:
+        raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
+    if self.max_length < 2:
+      raise ConfigError(f'--max_length={self.max_length}: must be >= 2')
+    if self.trainable_embedding_size < 0:
+      raise ConfigError('--trainable_embedding_size must be >= 0')
+    if self.trainable_embedding_size == 0 and not self.embedding_path:
+      raise ConfigError('--trainable_embedding_size=0 needs --embedding_path '
+                        '(the embedding would be empty)')
+    for name in ('gamma', 'baseline_decay'):
+      v = getattr(self, name)
+      if not 0.0 <= v <= 1.0:
+        raise ConfigError(f'--{name}={v}: must be in [0, 1]')
+    for name in ('disc_dropout', 'gen_embedding_dropout'):
+      v = getattr(self, name)
+      if not 0.0 <= v < 1.0:
+        raise ConfigError(f'--{name}={v}: must be in [0, 1)')
+    for name in ('gen_lr', 'disc_lr'):
+      if getattr(self, name) <= 0:
+        raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
+    for name in ('l2_gen', 'l2_disc'):
+      if getattr(self, name) < 0:
+        raise ConfigError(f'--{name} must be >= 0')
+    sel = self.effective_selection_metric
+    if sel == 'nll_oracle' and not self.is_oracle:
+      raise ConfigError('--selection_metric=nll_oracle needs --dataset=oracle')
+    if sel == 'fed' and self.is_oracle:
+      raise ConfigError('--selection_metric=fed has no meaning for the oracle '
+                        '(token ids); use nll_oracle')
+    return self

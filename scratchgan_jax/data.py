@@ -1,0 +1,402 @@
+"""Datasets, vocabularies and deterministic batches (host-side numpy).
+
+Every dataset becomes a `Dataset`: int32 arrays `[N, T]` of token ids padded
+with PAD (id 0) and int32 lengths `[N]` that count the tokens up to and
+including the first PAD (the original ScratchGAN convention). For the synthetic
+oracle there is no end-of-sentence token: every sequence has length T and
+`Dataset.eos` is False.
+
+Batches are a pure function of (seed, step): `get_batch` needs no iterator
+state, so the data position saved in a checkpoint is simply the step.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+from typing import Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+PAD = ' '
+PAD_ID = 0
+UNK = '<unk>'
+GLOVE_STD = 0.3836  # Std of the GloVe vectors; init of the trainable part.
+
+
+class DataError(ValueError):
+  """A user-caused data error; the message names the file and the problem."""
+
+
+class Batch(NamedTuple):
+  sequence: np.ndarray  # [B, T] int32
+  length: np.ndarray  # [B] int32: tokens up to and including the first PAD.
+
+
+# ----------------------------------------------------------------------------
+# Vocabulary.
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocab:
+  """id -> word list with PAD (' ') at id 0 and `<unk>` present."""
+  words: tuple[str, ...]
+
+  def __post_init__(self):
+    if not self.words or self.words[PAD_ID] != PAD:
+      raise DataError('vocabulary must have PAD " " at id 0')
+    if UNK not in self.words:
+      raise DataError(f'vocabulary must contain {UNK}')
+
+  @property
+  def word_to_id(self) -> dict[str, int]:
+    return {w: i for i, w in enumerate(self.words)}
+
+  @property
+  def unk_id(self) -> int:
+    return self.words.index(UNK)
+
+  def __len__(self) -> int:
+    return len(self.words)
+
+  def encode(self, tokens: Sequence[str]) -> list[int]:
+    w2i, unk = self.word_to_id, self.unk_id
+    return [w2i.get(t, unk) for t in tokens]
+
+  def decode(self, ids: Iterable[int], strip: bool = True) -> str:
+    """Readable sentence: tokens before the first PAD (all of them if not strip)."""
+    out = []
+    for i in ids:
+      i = int(i)
+      if strip and i == PAD_ID:
+        break
+      out.append(self.words[i] if 0 <= i < len(self.words) else UNK)
+    return ' '.join(out)
+
+  def to_json(self) -> str:
+    return json.dumps(list(self.words), ensure_ascii=False)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'Vocab':
+    return cls(tuple(json.loads(text)))
+
+  def fingerprint(self) -> str:
+    import hashlib
+    return hashlib.sha256(self.to_json().encode('utf-8')).hexdigest()[:16]
+
+
+def tokenize(sentence: str, lowercase: bool = False) -> list[str]:
+  """The original rule: split on single spaces and append PAD."""
+  if lowercase:
+    sentence = sentence.lower()
+  return sentence.split(' ') + [PAD]
+
+
+def build_vocab(token_lists: Iterable[Sequence[str]], max_size: int) -> Vocab:
+  """Frequency-sorted vocabulary, ties by word; `<unk>` added; PAD forced to 0.
+
+  Follows the original `reader._build_vocab`: UNK is prepended when absent, PAD
+  is swapped with whatever word sits at id 0, then the list is truncated to
+  `max_size` words.
+  """
+  counts = collections.Counter()
+  for tokens in token_lists:
+    counts.update(tokens)
+  words = [w for w, _ in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+  if UNK not in words:
+    words = [UNK] + words
+  if PAD not in words:
+    words.append(PAD)
+  pad_at = words.index(PAD)
+  words[PAD_ID], words[pad_at] = words[pad_at], words[PAD_ID]
+  return Vocab(tuple(words[:max_size]))
+
+
+# ----------------------------------------------------------------------------
+# Dataset.
+
+
+@dataclasses.dataclass
+class Dataset:
+  name: str
+  train: np.ndarray
+  train_length: np.ndarray
+  valid: np.ndarray
+  valid_length: np.ndarray
+  vocab: Vocab | None  # None for the oracle (token ids are the words).
+  vocab_size: int
+  eos: bool  # Token 0 ends a sentence (text) or is an ordinary token (oracle).
+  train_sentences: list[str] | None = None
+  valid_sentences: list[str] | None = None
+
+  @property
+  def max_length(self) -> int:
+    return self.train.shape[1]
+
+  def decode(self, ids) -> str:
+    if self.vocab is None:
+      return ' '.join(str(int(i)) for i in ids)
+    return self.vocab.decode(ids)
+
+
+def encode_sentences(token_lists: Sequence[Sequence[str]], vocab: Vocab,
+                     max_length: int, source: str,
+                     skip_long: bool = False) -> tuple[np.ndarray, np.ndarray]:
+  """Token lists (ending with PAD) -> ([N, max_length] int32, [N] int32)."""
+  kept = []
+  for n, tokens in enumerate(token_lists):
+    if len(tokens) > max_length:
+      if skip_long:
+        continue
+      raise DataError(
+          f'{source}: sentence {n + 1} has {len(tokens) - 1} tokens, over '
+          f'--max_length={max_length} (which counts the final PAD); raise '
+          '--max_length or pass --skip_long_sentences')
+    kept.append(tokens)
+  if not kept:
+    raise DataError(f'{source}: no sentences left (all empty or over --max_length)')
+  seqs = np.full((len(kept), max_length), PAD_ID, np.int32)
+  lengths = np.zeros((len(kept),), np.int32)
+  for i, tokens in enumerate(kept):
+    ids = vocab.encode(tokens)
+    seqs[i, :len(ids)] = ids
+    lengths[i] = len(ids)
+  return seqs, lengths
+
+
+def _read_text(path: str, what: str) -> str:
+  if not path:
+    raise DataError(f'{what}: no path given')
+  if not os.path.exists(path):
+    raise DataError(f'{path}: file not found ({what})')
+  if os.path.isdir(path):
+    raise DataError(f'{path}: is a directory, expected a file ({what})')
+  try:
+    with open(path, 'rb') as f:
+      raw = f.read()
+  except OSError as e:
+    raise DataError(f'{path}: cannot read ({e.strerror})') from None
+  try:
+    text = raw.decode('utf-8')
+  except UnicodeDecodeError as e:
+    line = raw[:e.start].count(b'\n') + 1
+    raise DataError(f'{path}: not valid UTF-8 (line {line}, byte {e.start})') from None
+  if not text.strip():
+    raise DataError(f'{path}: file is empty ({what})')
+  return text
+
+
+def read_scratchgan_json(path: str) -> list[dict]:
+  """Reads a ScratchGAN JSON file: a list of {"s": sentence, "t": [titles]}."""
+  text = _read_text(path, 'ScratchGAN JSON')
+  try:
+    records = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise DataError(f'{path}: malformed JSON (line {e.lineno}, column '
+                    f'{e.colno}: {e.msg})') from None
+  if not isinstance(records, list) or not records:
+    raise DataError(f'{path}: expected a non-empty JSON list of {{"s": ...}} records')
+  for n, r in enumerate(records):
+    if not isinstance(r, dict) or not isinstance(r.get('s'), str):
+      raise DataError(f'{path}: record {n} is not an object with a string "s"')
+    titles = r.get('t', [])
+    if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
+      raise DataError(f'{path}: record {n} has a "t" that is not a list of strings')
+  return records
+
+
+def read_lines(path: str, what: str = 'text') -> list[str]:
+  """One sentence per line; surrounding whitespace stripped, blank lines dropped."""
+  text = _read_text(path, what)
+  lines = [' '.join(l.split()) for l in text.splitlines()]
+  lines = [l for l in lines if l]
+  if not lines:
+    raise DataError(f'{path}: no non-blank lines ({what})')
+  return lines
+
+
+def load_emnlp2017(data_dir: str, max_length: int = 52, max_vocab_size: int = 20000,
+                   skip_long: bool = False) -> Dataset:
+  """The original ScratchGAN reader: train.json / valid.json, its vocab rules."""
+  if not os.path.isdir(data_dir):
+    raise DataError(f'{data_dir}: --data_dir is not a folder')
+  train_path = os.path.join(data_dir, 'train.json')
+  valid_path = os.path.join(data_dir, 'valid.json')
+  train = read_scratchgan_json(train_path)
+  valid = read_scratchgan_json(valid_path)
+
+  def all_tokens():
+    for r in train:
+      yield tokenize(r['s'])
+      for t in r.get('t', []):  # The original counts title tokens too.
+        yield tokenize(t)
+
+  vocab = build_vocab(all_tokens(), max_vocab_size)
+  tr, trl = encode_sentences([tokenize(r['s']) for r in train], vocab,
+                             max_length, train_path, skip_long)
+  va, val = encode_sentences([tokenize(r['s']) for r in valid], vocab,
+                             max_length, valid_path, skip_long)
+  return Dataset('emnlp2017', tr, trl, va, val, vocab, len(vocab), eos=True,
+                 train_sentences=[r['s'] for r in train],
+                 valid_sentences=[r['s'] for r in valid])
+
+
+def _sentences_dataset(name: str, train_sents: list[str], valid_sents: list[str],
+                       train_src: str, valid_src: str, *, lowercase: bool,
+                       max_length: int, max_vocab_size: int, skip_long: bool,
+                       min_tokens: int) -> Dataset:
+  if lowercase:
+    train_sents = [s.lower() for s in train_sents]
+    valid_sents = [s.lower() for s in valid_sents]
+  if min_tokens:
+    train_sents = [s for s in train_sents if len(s.split(' ')) >= min_tokens]
+    valid_sents = [s for s in valid_sents if len(s.split(' ')) >= min_tokens]
+  if skip_long:  # Drop before building the vocabulary, like WikiText prep.
+    train_sents = [s for s in train_sents if len(s.split(' ')) < max_length]
+    valid_sents = [s for s in valid_sents if len(s.split(' ')) < max_length]
+  train_tok = [tokenize(s) for s in train_sents]
+  vocab = build_vocab(train_tok, max_vocab_size)
+  tr, trl = encode_sentences(train_tok, vocab, max_length, train_src, skip_long)
+  va, val = encode_sentences([tokenize(s) for s in valid_sents], vocab,
+                             max_length, valid_src, skip_long)
+  return Dataset(name, tr, trl, va, val, vocab, len(vocab), eos=True,
+                 train_sentences=train_sents, valid_sentences=valid_sents)
+
+
+def load_text(train_path: str, valid_path: str = '', *, lowercase: bool = False,
+              max_length: int = 52, max_vocab_size: int = 20000,
+              skip_long: bool = False, min_tokens: int = 0,
+              valid_fraction: float = 0.05) -> Dataset:
+  """Plain text, one sentence per line (Texygen / RelGAN / GFS format).
+
+  Without `valid_path`, the last `valid_fraction` of the training lines is held
+  out for validation.
+  """
+  train = read_lines(train_path, '--train_path')
+  if valid_path:
+    valid = read_lines(valid_path, '--valid_path')
+  else:
+    n_valid = max(1, int(len(train) * valid_fraction))
+    if len(train) < 2:
+      raise DataError(f'{train_path}: need at least 2 lines to hold out a '
+                      'validation set (or pass --valid_path)')
+    train, valid = train[:-n_valid], train[-n_valid:]
+  return _sentences_dataset('text', train, valid, train_path,
+                            valid_path or f'{train_path} (held-out tail)',
+                            lowercase=lowercase, max_length=max_length,
+                            max_vocab_size=max_vocab_size, skip_long=skip_long,
+                            min_tokens=min_tokens)
+
+
+def load_tfds(name: str, *, data_dir: str = '', text_key: str = 'text',
+              train_split: str = 'train', valid_split: str = 'validation',
+              **kw) -> Dataset:
+  """Any TFDS text dataset through `tfds.data_source` (no TensorFlow needed)."""
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise DataError('--dataset=tfds:... needs tensorflow-datasets: pip install '
+                    '"scratchgan-jax[tfds]"') from None
+
+  def read(split):
+    try:
+      src = tfds.data_source(name, split=split, data_dir=data_dir or None,
+                             try_gcs=False)
+    except Exception as e:  # tfds raises many types; report them uniformly.
+      raise DataError(f'tfds:{name} split {split!r}: cannot open ({e})') from None
+    out = []
+    for i in range(len(src)):
+      rec = src[i]
+      if text_key not in rec:
+        raise DataError(f'tfds:{name}: no feature {text_key!r} '
+                        f'(has {sorted(rec)}); set --tfds_text_key')
+      v = rec[text_key]
+      s = v.decode('utf-8') if isinstance(v, bytes) else str(v)
+      s = ' '.join(s.split())
+      if s:
+        out.append(s)
+    if not out:
+      raise DataError(f'tfds:{name} split {split!r} is empty')
+    return out
+
+  return _sentences_dataset(f'tfds:{name}', read(train_split), read(valid_split),
+                            f'tfds:{name}/{train_split}',
+                            f'tfds:{name}/{valid_split}', **kw)
+
+
+def load_glove(path: str, vocab: Vocab, seed: int) -> np.ndarray:
+  """GloVe text format ("count dim" first line) -> [V, dim] float32 in vocab order.
+
+  Words missing from the file get N(0, 0.3836) rows, seeded, as in the original.
+  """
+  text = _read_text(path, '--embedding_path')
+  lines = text.splitlines()
+  header = lines[0].split()
+  if len(header) != 2 or not all(h.isdigit() for h in header):
+    raise DataError(f'{path}: first line must be "count dim", got {lines[0][:60]!r}')
+  dim = int(header[1])
+  found = {}
+  for n, line in enumerate(lines[1:], start=2):
+    parts = line.rstrip().split(' ')
+    if len(parts) < dim + 1:
+      continue
+    word, values = ' '.join(parts[:-dim]), parts[-dim:]
+    try:
+      found[word] = np.asarray(values, dtype=np.float32)
+    except ValueError:
+      raise DataError(f'{path}: line {n} has non-numeric values') from None
+  if not found:
+    raise DataError(f'{path}: no vectors of dimension {dim} found')
+  rng = np.random.default_rng([seed, 7])
+  emb = rng.normal(0.0, GLOVE_STD, size=(len(vocab), dim)).astype(np.float32)
+  for i, w in enumerate(vocab.words):
+    if w in found:
+      emb[i] = found[w]
+  return emb
+
+
+# ----------------------------------------------------------------------------
+# Deterministic batches.
+
+
+def batch_indices(num_examples: int, batch_size: int, step: int, seed: int,
+                  shuffle: bool) -> np.ndarray:
+  """Indices of batch `step` in an endless stream of epochs.
+
+  Epoch e is a permutation seeded by (seed, e) (identity without shuffling).
+  Batch k covers stream positions [k*B, (k+1)*B), so any batch can be computed
+  directly from the step: resuming needs no iterator state.
+  """
+  start = step * batch_size
+  pos = np.arange(start, start + batch_size, dtype=np.int64)
+  epochs, offsets = np.divmod(pos, num_examples)
+  if not shuffle:
+    return offsets
+  out = np.empty_like(offsets)
+  for e in np.unique(epochs):
+    perm = np.random.default_rng([seed, int(e)]).permutation(num_examples)
+    sel = epochs == e
+    out[sel] = perm[offsets[sel]]
+  return out
+
+
+def get_batch(sequences: np.ndarray, lengths: np.ndarray, *, step: int,
+              batch_size: int, seed: int, shuffle: bool,
+              process_index: int = 0, process_count: int = 1) -> Batch:
+  """This process's slice of global batch `step`."""
+  idx = batch_indices(len(sequences), batch_size, step, seed, shuffle)
+  per = batch_size // process_count
+  idx = idx[process_index * per:(process_index + 1) * per]
+  return Batch(sequences[idx], lengths[idx])
+
+
+def lengths_from_sequences(seqs: np.ndarray, eos: bool) -> np.ndarray:
+  """Length up to and including the first PAD (T if none, or if not eos)."""
+  seqs = np.asarray(seqs)
+  T = seqs.shape[1]
+  if not eos:
+    return np.full((seqs.shape[0],), T, np.int32)
+  is_pad = seqs == PAD_ID
+  first = np.where(is_pad.any(1), is_pad.argmax(1) + 1, T)
+  return first.astype(np.int32)

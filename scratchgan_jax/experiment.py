@@ -1,0 +1,292 @@
+"""Host-side loops over a workdir: train (with resume), sample.
+
+Workdir layout:
+  config.json          the config of the run (rewritten on resume)
+  vocab.json           the vocabulary (text datasets)
+  checkpoints/         ckpt_<step>.npz (latest N) and best.npz
+  metrics.jsonl        one JSON object per logged step / evaluation
+  samples/             step_<step>.txt readable samples at each evaluation
+  summary.json/.md     start / end / best metrics of the run
+  log.txt              the run's log
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+from absl import logging
+import jax
+import numpy as np
+
+from scratchgan_jax import checkpoint as ckpt_lib
+from scratchgan_jax import data as data_lib
+from scratchgan_jax import evaluate as eval_lib
+from scratchgan_jax import parallel
+from scratchgan_jax import train as train_lib
+from scratchgan_jax import writers
+from scratchgan_jax.config import Config, ConfigError
+
+# Fields that may change when a run is resumed without changing what it is.
+_RESUMABLE = {'num_steps', 'log_every', 'checkpoint_every', 'keep_checkpoints',
+              'eval_every', 'num_eval_samples', 'distributed',
+              'coordinator_address', 'num_processes', 'process_id', 'num_devices'}
+
+
+@dataclasses.dataclass
+class Run:
+  """A config made concrete: data, models, mesh."""
+  cfg: Config
+  dataset: data_lib.Dataset
+  oracle_params: dict | None
+  setup: train_lib.Setup
+  mesh: object
+
+
+def prepare(cfg: Config, dataset=None, oracle_params=None) -> Run:
+  cfg.validate()
+  mesh = parallel.make_mesh(cfg.num_devices)
+  parallel.check_batch_size(cfg.batch_size, mesh)
+  if dataset is None:
+    dataset, oracle_params = train_lib.load_dataset(cfg)
+  pretrained = train_lib.pretrained_embeddings(cfg, dataset)
+  setup = train_lib.make_setup(cfg, dataset.vocab_size, pretrained, eos=dataset.eos)
+  return Run(cfg, dataset, oracle_params, setup, mesh)
+
+
+def _is_chief() -> bool:
+  return jax.process_index() == 0
+
+
+def _check_workdir(cfg: Config, workdir: str, run: Run) -> None:
+  path = os.path.join(workdir, 'config.json')
+  if os.path.exists(path):
+    with open(path, encoding='utf-8') as f:
+      old = json.load(f)
+    diff = sorted(k for k, v in cfg.to_dict().items()
+                  if k not in _RESUMABLE and old.get(k, v) != v)
+    if diff and ckpt_lib.latest(os.path.join(workdir, 'checkpoints')):
+      raise ConfigError(
+          f'{workdir} holds a run with a different config ('
+          + ', '.join(f'--{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}' for k in diff[:5])
+          + '); use a new --workdir to start another run')
+  vpath = os.path.join(workdir, 'vocab.json')
+  if run.dataset.vocab is not None and os.path.exists(vpath):
+    with open(vpath, encoding='utf-8') as f:
+      old_vocab = data_lib.Vocab.from_json(f.read())
+    if old_vocab != run.dataset.vocab:
+      raise ConfigError(f'{vpath}: the vocabulary of this workdir ({len(old_vocab)} '
+                        f'words) does not match the data ({len(run.dataset.vocab)} '
+                        'words); use a new --workdir')
+
+
+def _evaluate(run: Run, gen_params, step: int, workdir: str | None) -> dict:
+  """Training-time evaluation: samples + the model-selection metric."""
+  cfg, ds = run.cfg, run.dataset
+  seed = cfg.seed * 1_000_003 + step
+  if run.oracle_params is not None:
+    metrics, samples = eval_lib.oracle_metrics(
+        run.setup.gen, gen_params, run.oracle_params, ds.valid,
+        cfg.num_eval_samples, seed)
+  else:
+    samples = eval_lib.sample_tokens(run.setup.gen, gen_params,
+                                     cfg.num_eval_samples, seed)
+    metrics = {'valid_nll': eval_lib.token_nll(run.setup.gen, gen_params,
+                                               ds.valid, eos=True)}
+    metrics['valid_ppl'] = float(np.exp(metrics['valid_nll']))
+  lengths = data_lib.lengths_from_sequences(samples, ds.eos)
+  metrics['eval_sample_length'] = float(lengths.mean())
+  if workdir and _is_chief():
+    writers.write_samples(os.path.join(workdir, 'samples', f'step_{step:09d}.txt'),
+                          [ds.decode(s) for s in samples])
+  return metrics
+
+
+def _finite(metrics: dict) -> list[str]:
+  return [k for k, v in metrics.items() if not math.isfinite(float(v))]
+
+
+def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
+  """Trains (or resumes) the run in `workdir`; returns its summary."""
+  run = run or prepare(cfg)
+  cfg = run.cfg
+  chief = _is_chief()
+  ckpt_dir = os.path.join(workdir, 'checkpoints')
+  _check_workdir(cfg, workdir, run)
+  if chief:
+    os.makedirs(ckpt_dir, exist_ok=True)
+    writers.log_to_file(workdir)
+    ckpt_lib.atomic_write_text(os.path.join(workdir, 'config.json'), cfg.to_json())
+    if run.dataset.vocab is not None:
+      ckpt_lib.atomic_write_text(os.path.join(workdir, 'vocab.json'),
+                                 run.dataset.vocab.to_json())
+  writer = writers.MetricWriter(workdir, enabled=chief)
+  vocab_fp = run.dataset.vocab.fingerprint() if run.dataset.vocab else 'oracle'
+
+  state = train_lib.init_state(run.setup, cfg.seed)
+  latest = ckpt_lib.latest(ckpt_dir)
+  best = {'value': math.inf, 'step': None}
+  if latest:
+    host_state, meta = ckpt_lib.restore(latest, parallel.to_host(state))
+    if meta.get('vocab') != vocab_fp:
+      raise ConfigError(f'{latest}: checkpoint vocabulary does not match the data')
+    state = host_state
+    best = meta.get('best', best)
+    writer.truncate_after(meta['step'])
+    logging.info('Resumed from %s (step %d).', latest, meta['step'])
+  state = parallel.replicate(state, run.mesh)
+  start = int(parallel.to_host(state.step))
+  update = train_lib.compile_update(run.setup, run.mesh)
+  sel = cfg.effective_selection_metric
+  if sel == 'fed':
+    sel = 'valid_nll'  # FED needs a sentence encoder: see evaluate.fed.
+
+  n_params = sum(x.size for x in jax.tree.leaves(state.gen_params))
+  logging.info('Run: %s objective=%s dataset=%s vocab=%d T=%d batch=%d devices=%d '
+               'processes=%d generator params=%d', workdir, cfg.objective,
+               cfg.dataset, run.dataset.vocab_size, run.setup.max_length,
+               cfg.batch_size, run.mesh.size, jax.process_count(), n_params)
+
+  def save(step_state, step):
+    meta = {'vocab': vocab_fp, 'best': best, 'data_position': step,
+            'config': cfg.to_dict()}
+    if chief:
+      return ckpt_lib.save(ckpt_dir, step, parallel.to_host(step_state), meta,
+                           cfg.keep_checkpoints)
+    return None
+
+  def evaluate_and_select(step):
+    ev = _evaluate(run, state.gen_params, step, workdir)
+    writer.write(step, {'eval/' + k: v for k, v in ev.items()})
+    logging.info('eval step %d: %s', step,
+                 ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
+    if sel in ev and ev[sel] < best['value'] and chief and step > 0:
+      best.update(value=float(ev[sel]), step=step, metric=sel)
+      path = save(state, step)
+      ckpt_lib.mark_best(ckpt_dir, path)
+    return ev
+
+  if start == 0:
+    evaluate_and_select(0)
+  progress = writers.Progress(start, cfg.num_steps)
+  last_saved = latest
+  step = start
+  t_log, s_log = time.time(), start
+  for step in range(start + 1, cfg.num_steps + 1):
+    batch = data_lib.get_batch(run.dataset.train, run.dataset.train_length,
+                               step=step - 1, batch_size=cfg.batch_size,
+                               seed=cfg.seed, shuffle=cfg.shuffle,
+                               process_index=jax.process_index(),
+                               process_count=jax.process_count())
+    state, metrics = update(state, parallel.shard_batch(batch, run.mesh))
+    progress.update(step)
+    is_last = step == cfg.num_steps
+    if step % cfg.log_every == 0 or is_last or step % cfg.checkpoint_every == 0:
+      m = {k: float(v) for k, v in parallel.to_host(metrics).items()}
+      bad = _finite(m)
+      if bad:
+        progress.close()
+        raise train_lib.TrainingError(
+            f'non-finite {", ".join(f"{k}={m[k]}" for k in bad)} at step {step}; '
+            f'stopped. Last good checkpoint kept: {last_saved or "none"}')
+      now = time.time()
+      m['steps_per_s'] = (step - s_log) / max(now - t_log, 1e-9)
+      t_log, s_log = now, step
+      sps, eta = progress.rate(step)
+      writer.write(step, m)
+      if step % cfg.log_every == 0 or is_last:
+        logging.info('step %d/%d  %s  %.2f steps/s  ETA %s', step, cfg.num_steps,
+                     '  '.join(f'{k}={v:.4g}' for k, v in m.items()
+                               if k != 'steps_per_s'), sps,
+                     writers.format_seconds(eta))
+    if step % cfg.eval_every == 0 or is_last:
+      evaluate_and_select(step)
+    if step % cfg.checkpoint_every == 0 or is_last:
+      last_saved = save(state, step) or last_saved
+  progress.close()
+  summary = summarize(workdir, writer.read(), best, cfg) if chief else {}
+  return summary
+
+
+def summarize(workdir: str, rows: list[dict], best: dict, cfg: Config) -> dict:
+  """summary.json and summary.md: metrics of the untrained, final and best model."""
+  evals = [r for r in rows if any(k.startswith('eval/') for k in r)]
+  if not evals:
+    return {}
+  first, last = evals[0], evals[-1]
+  keys = [k for k in last if k.startswith('eval/')]
+  summary = {
+      'workdir': workdir, 'objective': cfg.objective, 'dataset': cfg.dataset,
+      'untrained_step': first['step'], 'final_step': last['step'],
+      'untrained': {k[5:]: first.get(k) for k in keys},
+      'final': {k[5:]: last.get(k) for k in keys},
+      'best': best,
+  }
+  ckpt_lib.atomic_write_text(os.path.join(workdir, 'summary.json'),
+                             json.dumps(summary, indent=2))
+  lines = [f'# {cfg.objective.upper()} on {cfg.dataset}', '',
+           f'| metric | untrained (step {first["step"]}) | final (step {last["step"]}) |',
+           '|---|---|---|']
+  for k in keys:
+    lines.append(f'| {k[5:]} | {first.get(k, float("nan")):.4f} | {last[k]:.4f} |')
+  if best.get('step') is not None:
+    lines += ['', f'Best checkpoint: step {best["step"]} '
+              f'({best.get("metric")} = {best["value"]:.4f}), '
+              f'`{os.path.join(workdir, "checkpoints", "best.npz")}`']
+  ckpt_lib.atomic_write_text(os.path.join(workdir, 'summary.md'), '\n'.join(lines) + '\n')
+  return summary
+
+
+# ----------------------------------------------------------------------------
+# Using a trained run.
+
+
+def load_config(workdir: str) -> Config:
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise ConfigError(f'{path}: not found; --workdir must be a training run')
+  try:
+    with open(path, encoding='utf-8') as f:
+      return Config.from_dict(json.load(f))
+  except (json.JSONDecodeError, TypeError) as e:
+    raise ConfigError(f'{path}: unreadable config ({e})') from None
+
+
+def resolve_checkpoint(workdir: str, checkpoint: str = '', prefer_best: bool = False) -> str:
+  if checkpoint:
+    return checkpoint
+  ckpt_dir = os.path.join(workdir, 'checkpoints')
+  best = os.path.join(ckpt_dir, 'best.npz')
+  if prefer_best and os.path.exists(best):
+    return best
+  path = ckpt_lib.latest(ckpt_dir)
+  if path is None:
+    raise ckpt_lib.CheckpointError(f'{ckpt_dir}: no checkpoint found')
+  return path
+
+
+def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = False):
+  """(Run, generator params, checkpoint path) of a trained run."""
+  cfg = load_config(workdir)
+  run = prepare(cfg.replace(num_devices=0, distributed=False))
+  vpath = os.path.join(workdir, 'vocab.json')
+  if run.dataset.vocab is not None and os.path.exists(vpath):
+    with open(vpath, encoding='utf-8') as f:
+      if data_lib.Vocab.from_json(f.read()) != run.dataset.vocab:
+        raise ConfigError(f'{vpath}: the run vocabulary does not match the data')
+  path = resolve_checkpoint(workdir, checkpoint, prefer_best)
+  template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))
+  state, meta = ckpt_lib.restore(path, template)
+  vocab_fp = run.dataset.vocab.fingerprint() if run.dataset.vocab else 'oracle'
+  if meta.get('vocab') != vocab_fp:
+    raise ConfigError(f'{path}: checkpoint vocabulary does not match the data')
+  return run, jax.device_put(state.gen_params), path
+
+
+def sample(workdir: str, num_samples: int, temperature: float = 1.0, seed: int = 0,
+           checkpoint: str = '') -> list[str]:
+  run, params, _ = load_generator(workdir, checkpoint)
+  toks = eval_lib.sample_tokens(run.setup.gen, params, num_samples, seed, temperature)
+  return [run.dataset.decode(t) for t in toks]

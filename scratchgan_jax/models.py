@@ -1,0 +1,443 @@
+"""ScratchGAN generator and discriminator (Haiku), as pure functions.
+
+Generator: embedding matrix E = [frozen pretrained part || trainable part];
+previous token's embedding -> linear map to the LSTM width -> LSTM stack with
+skip connections (each layer after the first also receives the projected input;
+the output is the concatenation of all layers' outputs) -> linear map back to
+dim(E) -> dot product with the same E -> + bias -> softmax. The first input is
+PAD (id 0); with `eos`, everything after the first PAD is PAD and masked.
+
+Discriminator: its own embedding matrix (same structure), dropout on the whole
+matrix while training, an 8-dim fixed position signal concatenated to each
+token embedding, linear map, layer-normalised LSTM, linear map to one logit per
+step D(x_t | x_<t); logits past the first PAD are zero.
+
+`make_generator` / `make_discriminator` return NamedTuples of pure functions
+(`init`, `sample`, `log_prob`, `apply`) that a notebook can call directly.
+
+Speed: training never backpropagates through the sampling loop. Samples are
+drawn without gradient, then rescored by teacher forcing, where the input
+projections and the vocabulary projection are single large matmuls outside the
+recurrence. For discrete samples this gives exactly the REINFORCE gradient of
+backpropagating through the sampler.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scratchgan_jax import data as data_lib
+
+PAD_ID = data_lib.PAD_ID
+POSITION_DIM = 8
+
+
+# ----------------------------------------------------------------------------
+# Masks and position signal.
+
+
+def first_pad_length(sequence: jax.Array, eos: bool = True) -> jax.Array:
+  """[B] index just after the first PAD (T when there is none, or not eos)."""
+  B, T = sequence.shape
+  if not eos:
+    return jnp.full((B,), T, jnp.int32)
+  is_pad = sequence == PAD_ID
+  return jnp.where(is_pad.any(1), jnp.argmax(is_pad, 1) + 1, T).astype(jnp.int32)
+
+
+def sequence_mask(sequence: jax.Array, eos: bool = True) -> jax.Array:
+  """[B, T] True up to and including the first PAD (all True if not eos)."""
+  T = sequence.shape[1]
+  return jnp.arange(T)[None, :] < first_pad_length(sequence, eos)[:, None]
+
+
+def position_signal(length: int, kind: str = 'paper',
+                    dim: int = POSITION_DIM) -> np.ndarray:
+  """[length, dim] fixed position signal of the discriminator.
+
+  paper (App. G): p_t^i = sin(2 pi t / T_i), periods T_i log-linearly spaced
+    from 2 to 4 * length.
+  code: the original implementation, cos(pi (t / P_i + s_i)) with P_i
+    log-spaced from 2 to `length` and shifts s_i = linspace(0, 2, dim)
+    (effective periods 4 .. 2 * length).
+  """
+  t = np.arange(length, dtype=np.float64)[:, None]
+  if kind == 'paper':
+    periods = np.exp(np.linspace(np.log(2.0), np.log(4.0 * length), dim))
+    sig = np.sin(2.0 * np.pi * t / periods[None, :])
+  elif kind == 'code':
+    periods = np.exp(np.linspace(np.log(2.0), np.log(float(length)), dim))
+    shifts = np.linspace(0.0, 2.0, dim)[None, :]
+    sig = np.cos(np.pi * (t / periods[None, :] + shifts))
+  elif kind == 'none':
+    sig = np.zeros((length, 0))
+  else:
+    raise ValueError(f'unknown position signal {kind!r}')
+  return sig.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------
+# Building blocks.
+
+
+def _embedding_matrix(vocab_size: int, trainable_size: int,
+                      pretrained: np.ndarray | None, train_pretrained: bool):
+  """[V, P + M]: frozen pretrained part (if any) || trainable part."""
+  parts = []
+  if pretrained is not None:
+    pre = hk.get_parameter('pretrained_embedding', pretrained.shape,
+                           init=hk.initializers.Constant(pretrained))
+    parts.append(pre if train_pretrained else jax.lax.stop_gradient(pre))
+    init = hk.initializers.RandomNormal(stddev=data_lib.GLOVE_STD)
+  else:
+    init = hk.initializers.VarianceScaling(1.0, 'fan_avg', 'uniform')  # Glorot.
+  if trainable_size:
+    parts.append(hk.get_parameter('trainable_embedding',
+                                  (vocab_size, trainable_size), init=init))
+  return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=1)
+
+
+def _dropout_matrix(matrix, rate: float, is_training: bool):
+  if is_training and rate > 0:
+    return hk.dropout(hk.next_rng_key(), rate, matrix)
+  return matrix
+
+
+class LSTMStack(hk.Module):
+  """LSTM layers with skip connections and hoisted input projections.
+
+  Layer l's gates are  x W_l + [h_{l-1}] P_l + h_l U_l + b_l  (the P term for
+  l > 0), optionally layer-normalised before the bias; forget bias +1. The
+  `x W_l` terms of all layers are computed for all steps at once when the
+  whole input sequence is known (`unroll`).
+  """
+
+  def __init__(self, hidden: int, num_layers: int, layer_norm: bool = False,
+               name: str | None = None):
+    super().__init__(name=name)
+    self.hidden = hidden
+    self.num_layers = num_layers
+    self.layer_norm = layer_norm
+
+  def _weights(self, input_size: int):
+    H, ws = self.hidden, []
+    for l in range(self.num_layers):
+      fan_in = input_size + H * (2 if l else 1)
+      init = hk.initializers.TruncatedNormal(1.0 / math.sqrt(fan_in))
+      w = {
+          'wx': hk.get_parameter(f'w_input_{l}', (input_size, 4 * H), init=init),
+          'u': hk.get_parameter(f'w_recurrent_{l}', ((2 if l else 1) * H, 4 * H),
+                                init=init),
+          'b': hk.get_parameter(f'bias_{l}', (4 * H,), init=jnp.zeros),
+      }
+      if self.layer_norm:
+        w['ln_scale'] = hk.get_parameter(f'ln_scale_{l}', (4 * H,), init=jnp.ones)
+        w['ln_offset'] = hk.get_parameter(f'ln_offset_{l}', (4 * H,), init=jnp.zeros)
+      ws.append(w)
+    return ws
+
+  def initial_state(self, batch_size: int, dtype=jnp.float32):
+    z = jnp.zeros((batch_size, self.hidden), dtype)
+    return tuple((z, z) for _ in range(self.num_layers))
+
+  def _cell(self, w, xg, rec_in, c):
+    gates = xg + rec_in @ w['u'].astype(xg.dtype)
+    if self.layer_norm:
+      g32 = gates.astype(jnp.float32)
+      mean = g32.mean(-1, keepdims=True)
+      var = ((g32 - mean) ** 2).mean(-1, keepdims=True)
+      gates = ((g32 - mean) * jax.lax.rsqrt(var + 1e-5) * w['ln_scale']
+               + w['ln_offset'])
+    gates = gates.astype(jnp.float32) + w['b']
+    i, g, f, o = jnp.split(gates, 4, axis=-1)
+    c = jax.nn.sigmoid(f + 1.0) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return h, c
+
+  def step_fn(self, input_size: int, dtype=jnp.float32):
+    """Returns step(x [B, I], state) -> (concat outputs [B, L*H], state)."""
+    ws = self._weights(input_size)
+
+    def step(x, state):
+      new_state, outs, below = [], [], None
+      for l, w in enumerate(ws):
+        h, c = state[l]
+        xg = (x @ w['wx'].astype(dtype)).astype(jnp.float32)
+        rec_in = h if below is None else jnp.concatenate([below, h], -1)
+        h, c = self._cell(w, xg, rec_in.astype(dtype), c)
+        new_state.append((h, c))
+        outs.append(h)
+        below = h
+      return jnp.concatenate(outs, -1), tuple(new_state)
+
+    return step
+
+  def unroll(self, x: jax.Array, dtype=jnp.float32) -> jax.Array:
+    """x [B, T, I] -> concatenated outputs [B, T, L*H] (teacher forcing)."""
+    B, T, I = x.shape
+    ws = self._weights(I)
+    # Hoisted: one [B*T, I] x [I, 4H*L] matmul for every layer's input term.
+    wx = jnp.concatenate([w['wx'] for w in ws], axis=1).astype(dtype)
+    xg_all = (x.astype(dtype) @ wx).astype(jnp.float32)  # [B, T, 4H*L]
+    xg_all = jnp.swapaxes(xg_all, 0, 1)  # time-major for scan
+
+    def body(state, xg_t):
+      new_state, outs, below = [], [], None
+      for l, w in enumerate(ws):
+        h, c = state[l]
+        xg = xg_t[:, l * 4 * self.hidden:(l + 1) * 4 * self.hidden]
+        rec_in = h if below is None else jnp.concatenate([below, h], -1)
+        h, c = self._cell(w, xg, rec_in.astype(dtype), c)
+        new_state.append((h, c))
+        outs.append(h)
+        below = h
+      return tuple(new_state), jnp.concatenate(outs, -1)
+
+    _, outs = hk.scan(body, self.initial_state(B), xg_all)
+    return jnp.swapaxes(outs, 0, 1)
+
+
+# ----------------------------------------------------------------------------
+# Generator.
+
+
+class Generator(hk.Module):
+  """Autoregressive LSTM language model with tied input/output embeddings."""
+
+  def __init__(self, vocab_size: int, max_length: int, feature_size: int,
+               num_layers: int, trainable_embedding_size: int,
+               pretrained: np.ndarray | None = None,
+               train_pretrained: bool = False, embedding_dropout: float = 0.0,
+               eos: bool = True, compute_dtype=jnp.float32, name='generator'):
+    super().__init__(name=name)
+    self.vocab_size = vocab_size
+    self.max_length = max_length
+    self.H = feature_size
+    self.num_layers = num_layers
+    self.m = trainable_embedding_size
+    self.pretrained = pretrained
+    self.train_pretrained = train_pretrained
+    self.dropout = embedding_dropout
+    self.eos = eos
+    self.dtype = compute_dtype
+    self.core = LSTMStack(feature_size, num_layers, name='lstm')
+
+  def _params(self):
+    E = _embedding_matrix(self.vocab_size, self.m, self.pretrained,
+                          self.train_pretrained)
+    D = E.shape[1]
+    init = hk.initializers.TruncatedNormal(1.0 / math.sqrt(D))
+    in_proj = hk.get_parameter('in_proj', (D, self.H), init=init)
+    if self.num_layers > 1:  # Output has L*H features: its own projection.
+      out_proj = hk.get_parameter(
+          'out_proj', (self.num_layers * self.H, D),
+          init=hk.initializers.TruncatedNormal(
+              1.0 / math.sqrt(self.num_layers * self.H)))
+    else:  # As in the original, one layer reuses in_proj transposed.
+      out_proj = in_proj.T
+    bias = hk.get_parameter('out_bias', (self.vocab_size,), init=jnp.zeros)
+    return E, in_proj, out_proj, bias, self.core
+
+  def _logits(self, outputs, out_proj, E_out, bias):
+    dt = self.dtype
+    proj = outputs.astype(dt) @ out_proj.astype(dt)
+    return (proj @ E_out.T.astype(dt)).astype(jnp.float32) + bias
+
+  def logits(self, sequence: jax.Array, is_training: bool = False) -> jax.Array:
+    """Teacher-forced logits [B, T, V]: step t sees PAD, x_0, ..., x_{t-1}."""
+    E, in_proj, out_proj, bias, core = self._params()
+    E_in = _dropout_matrix(E, self.dropout, is_training)
+    E_out = _dropout_matrix(E, self.dropout, is_training)
+    B = sequence.shape[0]
+    inputs = jnp.concatenate(
+        [jnp.full((B, 1), PAD_ID, sequence.dtype), sequence[:, :-1]], axis=1)
+    x = E_in[inputs].astype(self.dtype) @ in_proj.astype(self.dtype)
+    outputs = core.unroll(x, self.dtype)
+    return self._logits(outputs, out_proj, E_out, bias)
+
+  def log_prob(self, sequence: jax.Array, is_training: bool = False,
+               temperature: float = 1.0) -> jax.Array:
+    """Per-token log p(x_t | x_<t) [B, T], zero past the first PAD."""
+    logits = self.logits(sequence, is_training) / temperature
+    lp = jax.nn.log_softmax(logits, axis=-1)
+    tok_lp = jnp.take_along_axis(lp, sequence[..., None], axis=-1)[..., 0]
+    return tok_lp * sequence_mask(sequence, self.eos)
+
+  def sample(self, batch_size: int, temperature: float = 1.0):
+    """Draws `batch_size` sequences; returns (sequence [B, T], length [B]).
+
+    The sequence is PAD after the first PAD when `eos`. Not differentiable:
+    rescore with `log_prob` for gradients.
+    """
+    E, in_proj, out_proj, bias, core = self._params()
+    step = core.step_fn(self.H, self.dtype)
+    key = hk.next_rng_key()
+    keys = jax.random.split(key, self.max_length)
+    dt = self.dtype
+
+    def body(carry, k):
+      state, prev = carry
+      x = E[prev].astype(dt) @ in_proj.astype(dt)
+      out, state = step(x, state)
+      logits = self._logits(out, out_proj, E, bias) / temperature
+      # Inverse-CDF draw: one uniform per row instead of V Gumbel variates.
+      cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+      u = jax.random.uniform(k, (batch_size, 1)) * cdf[:, -1:]
+      tok = jnp.minimum((cdf < u).sum(-1), self.vocab_size - 1).astype(jnp.int32)
+      return (state, tok), tok
+
+    init = (core.initial_state(batch_size),
+            jnp.full((batch_size,), PAD_ID, jnp.int32))
+    _, toks = hk.scan(body, init, keys)
+    sequence = jax.lax.stop_gradient(toks.T)
+    mask = sequence_mask(sequence, self.eos)
+    sequence = jnp.where(mask, sequence, PAD_ID)
+    return sequence, first_pad_length(sequence, self.eos)
+
+
+class GeneratorFns(NamedTuple):
+  """Pure functions of the generator (parameters are explicit arguments).
+
+  init(rng) -> params
+  sample(params, rng, batch_size, temperature=1.0) -> (sequence [B,T], length [B])
+  log_prob(params, sequence, rng=None, is_training=False, temperature=1.0) -> [B,T]
+  logits(params, sequence) -> [B,T,V]
+  """
+  init: Callable
+  sample: Callable
+  log_prob: Callable
+  logits: Callable
+
+
+def make_generator(vocab_size: int, max_length: int, *, feature_size: int = 512,
+                   num_layers: int = 2, trainable_embedding_size: int = 64,
+                   pretrained: np.ndarray | None = None,
+                   train_pretrained: bool = False,
+                   embedding_dropout: float = 0.0, eos: bool = True,
+                   compute_dtype=jnp.float32) -> GeneratorFns:
+  def module():
+    return Generator(vocab_size, max_length, feature_size, num_layers,
+                     trainable_embedding_size, pretrained, train_pretrained,
+                     embedding_dropout, eos, compute_dtype)
+
+  def f():
+    g = module()
+
+    def init(sequence):
+      return g.log_prob(sequence)
+
+    return init, (g.sample, g.log_prob, g.logits)
+
+  t = hk.multi_transform(f)
+  sample_apply, log_prob_apply, logits_apply = t.apply
+  dummy = jnp.zeros((1, max_length), jnp.int32)
+
+  def init(rng):
+    return t.init(rng, dummy)
+
+  def sample(params, rng, batch_size: int, temperature: float = 1.0):
+    return sample_apply(params, rng, batch_size, temperature)
+
+  def log_prob(params, sequence, rng=None, is_training: bool = False,
+               temperature: float = 1.0):
+    return log_prob_apply(params, rng, sequence, is_training, temperature)
+
+  def logits(params, sequence):
+    return logits_apply(params, None, sequence)
+
+  return GeneratorFns(init, sample, log_prob, logits)
+
+
+# ----------------------------------------------------------------------------
+# Discriminator.
+
+
+class Discriminator(hk.Module):
+  """Recurrent discriminator: one logit D(x_t | x_<t) per step."""
+
+  def __init__(self, vocab_size: int, max_length: int, feature_size: int,
+               num_layers: int, trainable_embedding_size: int,
+               pretrained: np.ndarray | None = None,
+               train_pretrained: bool = False, dropout: float = 0.1,
+               layer_norm: bool = True, position: str = 'paper',
+               eos: bool = True, compute_dtype=jnp.float32,
+               name='discriminator'):
+    super().__init__(name=name)
+    self.vocab_size = vocab_size
+    self.max_length = max_length
+    self.H = feature_size
+    self.num_layers = num_layers
+    self.m = trainable_embedding_size
+    self.pretrained = pretrained
+    self.train_pretrained = train_pretrained
+    self.dropout = dropout
+    self.layer_norm = layer_norm
+    self.position = position
+    self.eos = eos
+    self.dtype = compute_dtype
+    self.core = LSTMStack(feature_size, num_layers, layer_norm, name='lstm')
+
+  def __call__(self, sequence: jax.Array, is_training: bool = True) -> jax.Array:
+    B, T = sequence.shape
+    E = _embedding_matrix(self.vocab_size, self.m, self.pretrained,
+                          self.train_pretrained)
+    E = _dropout_matrix(E, self.dropout, is_training)
+    emb = E[sequence]
+    pos = jnp.asarray(position_signal(T, self.position))
+    if pos.shape[1]:
+      emb = jnp.concatenate([emb, jnp.broadcast_to(pos, (B,) + pos.shape)], -1)
+    D = emb.shape[-1]
+    w = hk.get_parameter('in_proj', (D, self.H),
+                         init=hk.initializers.TruncatedNormal(1.0 / math.sqrt(D)))
+    b = hk.get_parameter('in_bias', (self.H,), init=jnp.zeros)
+    x = emb.astype(self.dtype) @ w.astype(self.dtype) + b.astype(self.dtype)
+    outputs = self.core.unroll(x, self.dtype)
+    F = outputs.shape[-1]
+    wo = hk.get_parameter('out_w', (F, 1),
+                          init=hk.initializers.TruncatedNormal(1.0 / math.sqrt(F)))
+    bo = hk.get_parameter('out_b', (1,), init=jnp.zeros)
+    logits = (outputs.astype(jnp.float32) @ wo + bo)[..., 0]
+    return logits * sequence_mask(sequence, self.eos)
+
+
+class DiscriminatorFns(NamedTuple):
+  """init(rng) -> params;  apply(params, rng, sequence, is_training=True) -> [B,T]."""
+  init: Callable
+  apply: Callable
+
+
+def make_discriminator(vocab_size: int, max_length: int, *,
+                       feature_size: int = 512, num_layers: int = 1,
+                       trainable_embedding_size: int = 64,
+                       pretrained: np.ndarray | None = None,
+                       train_pretrained: bool = False, dropout: float = 0.1,
+                       layer_norm: bool = True, position: str = 'paper',
+                       eos: bool = True,
+                       compute_dtype=jnp.float32) -> DiscriminatorFns:
+  def fwd(sequence, is_training=True):
+    return Discriminator(vocab_size, max_length, feature_size, num_layers,
+                         trainable_embedding_size, pretrained, train_pretrained,
+                         dropout, layer_norm, position, eos,
+                         compute_dtype)(sequence, is_training)
+
+  t = hk.transform(fwd)
+  dummy = jnp.zeros((1, max_length), jnp.int32)
+
+  def init(rng):
+    return t.init(rng, dummy, False)
+
+  def apply(params, rng, sequence, is_training: bool = True):
+    return t.apply(params, rng, sequence, is_training)
+
+  return DiscriminatorFns(init, apply)
+
+
+def is_frozen(path: tuple, train_pretrained: bool) -> bool:
+  """Whether a parameter (by tree path) is the frozen pretrained embedding."""
+  return (not train_pretrained) and any(
+      getattr(k, 'key', None) == 'pretrained_embedding' for k in path)

@@ -1,0 +1,81 @@
+"""One code path from 1 CPU to many hosts: a 1-D `data` mesh with Auto axes.
+
+Parameters, optimiser states, the baseline and the RNG key are replicated; the
+batch is sharded along `data`; `jax.jit` inserts the reductions. The mesh axis
+type is `AxisType.Auto` on purpose: the default of `jax.make_mesh` (Explicit)
+breaks Haiku's embedding gathers.
+"""
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+
+class ParallelError(ValueError):
+  """A user-caused parallelism error (batch size, device count, flags)."""
+
+
+def initialize_distributed(coordinator_address: str = '', num_processes: int = 0,
+                           process_id: int = -1) -> None:
+  """jax.distributed.initialize with explicit flags, or the cluster's environment."""
+  kw = {}
+  if coordinator_address:
+    kw['coordinator_address'] = coordinator_address
+  if num_processes > 0:
+    kw['num_processes'] = num_processes
+  if process_id >= 0:
+    kw['process_id'] = process_id
+  jax.distributed.initialize(**kw)
+
+
+def make_mesh(num_devices: int = 0) -> Mesh:
+  devices = jax.devices()
+  if num_devices:
+    if num_devices > len(devices):
+      raise ParallelError(f'--num_devices={num_devices}: only {len(devices)} '
+                          'devices are available')
+    if jax.process_count() > 1:
+      raise ParallelError('--num_devices cannot be used with several processes')
+    devices = devices[:num_devices]
+  return Mesh(np.asarray(devices), ('data',), axis_types=(AxisType.Auto,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def data_sharded(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P('data'))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh, what: str = '--batch_size') -> None:
+  n = mesh.size
+  if batch_size % n:
+    raise ParallelError(f'{what}={batch_size} is not divisible by the {n} '
+                        f'devices; use a multiple of {n}')
+  if batch_size % jax.process_count():
+    raise ParallelError(f'{what}={batch_size} is not divisible by the '
+                        f'{jax.process_count()} processes')
+
+
+def shard_batch(batch, mesh: Mesh):
+  """Host numpy batch (this process's slice) -> global array sharded on `data`."""
+  sharding = data_sharded(mesh)
+  if jax.process_count() == 1:
+    return jax.device_put(batch, sharding)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+
+
+def replicate(tree, mesh: Mesh):
+  return jax.device_put(tree, replicated(mesh))
+
+
+def to_host(tree):
+  """Replicated global arrays -> numpy (works on every process)."""
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(x)
+  return jax.tree.map(get, tree)

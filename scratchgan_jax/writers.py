@@ -1,0 +1,99 @@
+"""Run outputs: metrics.jsonl, readable samples, progress and a log file."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+from absl import logging
+
+from scratchgan_jax import checkpoint as ckpt_lib
+
+
+def _clean(v):
+  if hasattr(v, 'item'):
+    v = v.item()
+  if isinstance(v, float) and not math.isfinite(v):
+    return str(v)
+  return v
+
+
+class MetricWriter:
+  """Appends one JSON object per call to `<workdir>/metrics.jsonl`."""
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.enabled = enabled
+
+  def truncate_after(self, step: int) -> None:
+    """On resume: drop rows logged after the restored checkpoint's step."""
+    if not self.enabled or not os.path.exists(self.path):
+      return
+    with open(self.path, encoding='utf-8') as f:
+      rows = [l for l in f if l.strip() and json.loads(l).get('step', 0) <= step]
+    ckpt_lib.atomic_write_text(self.path, ''.join(rows))
+
+  def write(self, step: int, metrics: dict) -> None:
+    if not self.enabled:
+      return
+    row = {'step': int(step), **{k: _clean(v) for k, v in metrics.items()}}
+    with open(self.path, 'a', encoding='utf-8') as f:
+      f.write(json.dumps(row) + '\n')
+
+  def read(self) -> list[dict]:
+    if not os.path.exists(self.path):
+      return []
+    with open(self.path, encoding='utf-8') as f:
+      return [json.loads(l) for l in f if l.strip()]
+
+
+def write_samples(path: str, sentences: list[str]) -> None:
+  ckpt_lib.atomic_write_text(path, '\n'.join(sentences) + '\n')
+
+
+class Progress:
+  """Steps/s and ETA for the logs; a one-line bar when stderr is a terminal."""
+
+  def __init__(self, start_step: int, num_steps: int):
+    self.start_step = start_step
+    self.num_steps = num_steps
+    self.t0 = time.time()
+    self.tty = sys.stderr.isatty()
+
+  def rate(self, step: int) -> tuple[float, float]:
+    done = step - self.start_step
+    elapsed = max(time.time() - self.t0, 1e-9)
+    sps = done / elapsed if done > 0 else 0.0
+    eta = (self.num_steps - step) / sps if sps > 0 else float('inf')
+    return sps, eta
+
+  def update(self, step: int) -> None:
+    if not self.tty:
+      return
+    sps, eta = self.rate(step)
+    frac = step / self.num_steps
+    bar = '#' * int(30 * frac) + '-' * (30 - int(30 * frac))
+    sys.stderr.write(f'\r[{bar}] {step}/{self.num_steps} {sps:.2f} steps/s '
+                     f'ETA {format_seconds(eta)}   ')
+    sys.stderr.flush()
+
+  def close(self) -> None:
+    if self.tty:
+      sys.stderr.write('\n')
+
+
+def format_seconds(s: float) -> str:
+  if not math.isfinite(s):
+    return '?'
+  s = int(s)
+  return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
+
+
+def log_to_file(workdir: str) -> None:
+  """Also write absl logs to `<workdir>/log.txt`."""
+  import logging as std_logging
+  handler = std_logging.FileHandler(os.path.join(workdir, 'log.txt'))
+  handler.setFormatter(std_logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
+  logging.get_absl_logger().addHandler(handler)
