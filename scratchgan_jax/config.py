@@ -129,6 +129,10 @@ class Config:
   num_processes: int = _f(0, 'Number of processes (0: from the environment).')
   process_id: int = _f(-1, 'This process (-1: from the environment).')
   num_devices: int = _f(0, 'Use only the first N devices (0: all).')
+  grad_chunks: int = _f(8, 'Gradients are summed over this many fixed batch '
+                        'chunks in a fixed order, so results are bit-identical '
+                        'on every device count that divides it (must be a '
+                        'multiple of the device count).')
 
   def replace(self, **kw) -> 'Config':
     return dataclasses.replace(self, **kw)
@@ -191,10 +195,14 @@ class Config:
                 'num_layers_disc', 'max_length', 'max_vocab_size',
                 'oracle_vocab_size', 'oracle_embedding_size',
                 'oracle_hidden_size', 'oracle_length', 'oracle_num_train',
-                'oracle_num_valid', 'num_disc_updates', 'num_gen_updates']
+                'oracle_num_valid', 'num_disc_updates', 'num_gen_updates',
+                'grad_chunks']
     for name in positive:
       if getattr(self, name) <= 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
+    if self.batch_size % self.grad_chunks:
+      raise ConfigError(f'--batch_size={self.batch_size} is not divisible by '
+                        f'--grad_chunks={self.grad_chunks}')
     if self.max_length < 2:
       raise ConfigError(f'--max_length={self.max_length}: must be >= 2')
     if self.trainable_embedding_size < 0:

@@ -98,7 +98,7 @@ def build_vocab(token_lists: Iterable[Sequence[str]], max_size: int) -> Vocab:
 
   Follows the original `reader._build_vocab`: UNK is prepended when absent, PAD
   is swapped with whatever word sits at id 0, then the list is truncated to
-  `max_size` words.
+  `max_size` words (keeping `<unk>`).
   """
   counts = collections.Counter()
   for tokens in token_lists:
@@ -110,7 +110,10 @@ def build_vocab(token_lists: Iterable[Sequence[str]], max_size: int) -> Vocab:
     words.append(PAD)
   pad_at = words.index(PAD)
   words[PAD_ID], words[pad_at] = words[pad_at], words[PAD_ID]
-  return Vocab(tuple(words[:max_size]))
+  words = words[:max_size]
+  if UNK not in words:  # Truncation must never drop <unk> (the original could).
+    words[-1] = UNK
+  return Vocab(tuple(words))
 
 
 # ----------------------------------------------------------------------------

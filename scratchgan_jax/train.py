@@ -32,6 +32,7 @@ from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax import parallel
 from scratchgan_jax import writers
 from scratchgan_jax.config import Config
+from jax.sharding import PartitionSpec as P
 
 
 class TrainingError(RuntimeError):
@@ -125,69 +126,151 @@ def init_state(setup: Setup, seed: int) -> TrainState:
 
 # ----------------------------------------------------------------------------
 # Update steps.
+#
+# Device-count invariance: a plain batch mean under jit is reduced by XLA per
+# device and then all-reduced, so its summation order (and last bits) depend
+# on the device count; even per-row kernels compile differently for different
+# shard sizes. Instead, the batch is split into `grad_chunks` fixed chunks;
+# each device computes the gradients of its own chunks one after the other
+# (the same program for every chunk, whatever the mesh), and the per-chunk
+# gradients are gathered and added in a fixed order. Results are bit-identical
+# for every device count that divides `grad_chunks`. On one accelerator,
+# `grad_chunks=1` gives the whole batch to one kernel (fastest).
 
 
-def _disc_update(setup: Setup, gen_params, disc_params, disc_opt_state, real, key):
+def _chunk(x, c):
+  return x.reshape((c, x.shape[0] // c) + x.shape[1:])
+
+
+def _sum_chunks(tree, mesh):
+  """Sum over the leading chunk axis in a fixed order, after gathering."""
+  def f(x):
+    if mesh is not None:
+      x = jax.lax.with_sharding_constraint(x, parallel.replicated(mesh))
+    # The barrier stops XLA from folding the chunk sum back into the ops that
+    # produced the chunks (which would re-split it across devices).
+    x = jax.lax.optimization_barrier(x)
+    out = x[0]
+    for i in range(1, x.shape[0]):
+      out = out + x[i]
+    return out
+  return jax.tree.map(f, tree)
+
+
+def chunked_grad(loss_fn, params, chunks, extras, mesh):
+  """Sum over chunks of grad(loss_fn)(params, chunk, extras), device-invariant.
+
+  `chunks` is a pytree of arrays with a leading chunk axis (sharded on `data`);
+  `extras` is replicated. Each device loops over its own chunks with
+  `lax.map`, so every chunk runs the same compiled program whatever the device
+  count; the per-chunk results are then gathered and added in a fixed order.
+  Returns (summed grads, summed aux).
+  """
+  g = jax.grad(loss_fn, has_aux=True)
+
+  def local(params, chunks, extras):
+    return jax.lax.map(lambda c: g(params, c, extras), chunks)
+
+  if mesh is None:
+    out = local(params, chunks, extras)
+  else:
+    out = jax.shard_map(local, mesh=mesh, in_specs=(P(), P('data'), P()),
+                        out_specs=P('data'), check_vma=False)(params, chunks, extras)
+  return _sum_chunks(out, mesh)
+
+
+def _l2_grad(params, weight: float, train_pretrained: bool):
+  """(weight * sum w^2/2, its gradient) over trainable params."""
+  value = weight * losses.l2_loss(_trainable(params, train_pretrained))
+  grad = jax.tree_util.tree_map_with_path(
+      lambda p, w: (jnp.zeros_like(w) if models.is_frozen(p, train_pretrained)
+                    else weight * w), params)
+  return value, grad
+
+
+def _add(a, b):
+  return jax.tree.map(jnp.add, a, b)
+
+
+def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
+                 real, key):
   cfg = setup.cfg
+  C = cfg.grad_chunks
   k_sample, k_real, k_fake = jax.random.split(key, 3)
-  fake, _ = setup.gen.sample(gen_params, k_sample, real.shape[0])
+  B, T = real.shape
+  fake, _ = setup.gen.sample(gen_params, k_sample, B)
 
-  def loss_fn(dp):
-    real_logits = setup.disc.apply(dp, k_real, real, True)
-    fake_logits = setup.disc.apply(dp, k_fake, fake, True)
-    ce = losses.discriminator_loss(real_logits, fake_logits)
-    l2 = losses.l2_loss(_trainable(dp, cfg.train_pretrained_embedding))
-    return ce + cfg.l2_disc * l2, (ce, real_logits, fake_logits)
+  def chunk_loss(dp, chunk, keys):
+    real_c, fake_c = chunk
+    k_real, k_fake = keys
+    # One dropout mask per network call, shared by all chunks (same key).
+    real_logits = setup.disc.apply(dp, k_real, real_c, True)
+    fake_logits = setup.disc.apply(dp, k_fake, fake_c, True)
+    ce = (0.5 * losses.sigmoid_cross_entropy(real_logits, 1.0).sum()
+          + 0.5 * losses.sigmoid_cross_entropy(fake_logits, 0.0).sum()) / (B * T)
+    rm = models.sequence_mask(real_c, setup.eos)
+    fm = models.sequence_mask(fake_c, setup.eos)
+    aux = jnp.stack([ce, (jax.nn.sigmoid(real_logits) * rm).sum(), rm.sum(),
+                     (jax.nn.sigmoid(fake_logits) * fm).sum(), fm.sum()])
+    return ce, aux
 
-  (loss, (ce, real_logits, fake_logits)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(disc_params)
+  grads, aux = chunked_grad(chunk_loss, disc_params, (_chunk(real, C), _chunk(fake, C)),
+                            (k_real, k_fake), mesh)
+  l2, l2_grads = _l2_grad(disc_params, cfg.l2_disc, cfg.train_pretrained_embedding)
+  grads = _add(grads, l2_grads)
   updates, disc_opt_state = setup.disc_opt.update(grads, disc_opt_state, disc_params)
   disc_params = optax.apply_updates(disc_params, updates)
-  real_mask = models.sequence_mask(real, setup.eos)
-  fake_mask = models.sequence_mask(fake, setup.eos)
-  masked_mean = lambda x, m: (x * m).sum() / jnp.maximum(m.sum(), 1)
   metrics = {
-      'disc_loss': loss,
-      'disc_ce': ce,
-      'disc_prob_real': masked_mean(jax.nn.sigmoid(real_logits), real_mask),
-      'disc_prob_fake': masked_mean(jax.nn.sigmoid(fake_logits), fake_mask),
+      'disc_loss': aux[0] + l2,
+      'disc_ce': aux[0],
+      'disc_prob_real': aux[1] / jnp.maximum(aux[2], 1),
+      'disc_prob_fake': aux[3] / jnp.maximum(aux[4], 1),
   }
   return disc_params, disc_opt_state, metrics, fake
 
 
-def _gen_update(setup: Setup, gen_params, gen_opt_state, disc_params, baseline,
-                key, fake=None, batch_size=None):
+def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
+                baseline, key, fake=None, batch_size=None):
   cfg = setup.cfg
+  C = cfg.grad_chunks
   k_sample, k_disc, k_gen = jax.random.split(key, 3)
   if fake is None:
     fake, _ = setup.gen.sample(gen_params, k_sample, batch_size)
+  B, T = fake.shape
   disc_logits = jax.lax.stop_gradient(setup.disc.apply(disc_params, k_disc, fake, True))
   rewards = losses.rewards_from_logits(disc_logits)
   returns = losses.discounted_returns(rewards, cfg.gamma)
-  baseline = losses.update_baseline(baseline, returns, cfg.baseline_decay)
+  mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
+  baseline = cfg.baseline_decay * baseline + (1.0 - cfg.baseline_decay) * mean_return
+  norm = B if cfg.gen_loss_reduction == 'sum' else B * T
 
-  def loss_fn(gp):
-    lp = setup.gen.log_prob(gp, fake, k_gen, True)
-    pg = losses.reinforce_loss(lp, returns, baseline, cfg.gen_loss_reduction)
-    l2 = losses.l2_loss(_trainable(gp, cfg.train_pretrained_embedding))
-    return pg + cfg.l2_gen * l2, lp
+  def chunk_loss(gp, chunk, extras):
+    fake_c, returns_c = chunk
+    key, b = extras
+    lp = setup.gen.log_prob(gp, fake_c, key, True)
+    pg = (-jax.lax.stop_gradient(returns_c - b) * lp).sum() / norm
+    return pg, jnp.stack([pg, -lp.sum()])
 
-  (loss, lp), grads = jax.value_and_grad(loss_fn, has_aux=True)(gen_params)
+  grads, aux = chunked_grad(chunk_loss, gen_params, (_chunk(fake, C), _chunk(returns, C)),
+                            (k_gen, baseline), mesh)
+  l2, l2_grads = _l2_grad(gen_params, cfg.l2_gen, cfg.train_pretrained_embedding)
+  grads = _add(grads, l2_grads)
   updates, gen_opt_state = setup.gen_opt.update(grads, gen_opt_state, gen_params)
   gen_params = optax.apply_updates(gen_params, updates)
   mask = models.sequence_mask(fake, setup.eos)
+  n_tok = jnp.maximum(mask.sum(), 1)
   metrics = {
-      'gen_loss': loss,
-      'reward': (rewards * mask).sum() / jnp.maximum(mask.sum(), 1),
-      'return': returns.mean(),
+      'gen_loss': aux[0] + l2,
+      'reward': (rewards * mask).sum() / n_tok,
+      'return': mean_return,
       'baseline': baseline,
-      'sample_nll': -lp.sum() / jnp.maximum(mask.sum(), 1),
+      'sample_nll': aux[1] / n_tok,
       'sample_length': models.first_pad_length(fake, setup.eos).astype(jnp.float32).mean(),
   }
   return gen_params, gen_opt_state, baseline, metrics
 
 
-def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch):
+def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None):
   """One ScratchGAN step: discriminator update(s), then generator update(s)."""
   cfg = setup.cfg
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
@@ -197,46 +280,56 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch):
   metrics, fake = {}, None
   for i in range(cfg.num_disc_updates):
     dp, d_opt, metrics_d, fake = _disc_update(
-        setup, gp, dp, d_opt, real, jax.random.fold_in(key, i))
+        setup, mesh, gp, dp, d_opt, real, jax.random.fold_in(key, i))
     metrics.update(metrics_d)
   for i in range(cfg.num_gen_updates):
     reuse = fake if (cfg.reuse_samples and i == 0) else None
     gp, g_opt, baseline, metrics_g = _gen_update(
-        setup, gp, g_opt, dp, baseline, jax.random.fold_in(key, 1000 + i),
+        setup, mesh, gp, g_opt, dp, baseline, jax.random.fold_in(key, 1000 + i),
         fake=reuse, batch_size=real.shape[0])
     metrics.update(metrics_g)
   new_state = TrainState(state.step + 1, state.rng, gp, dp, g_opt, d_opt, baseline)
   return new_state, metrics
 
 
-def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch):
+def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None):
   """One maximum-likelihood (teacher forcing) step of the generator."""
   cfg = setup.cfg
+  C = cfg.grad_chunks
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-  mask = models.sequence_mask(batch.sequence, setup.eos)
+  n_tok = jnp.maximum(models.sequence_mask(batch.sequence, setup.eos).sum(), 1)
 
-  def loss_fn(gp):
-    lp = setup.gen.log_prob(gp, batch.sequence, key, True)
-    nll = losses.mle_loss(lp, mask)
-    l2 = losses.l2_loss(_trainable(gp, cfg.train_pretrained_embedding))
-    return nll + cfg.l2_gen * l2, nll
+  def chunk_loss(gp, seq_c, extras):
+    k, n = extras
+    nll = -setup.gen.log_prob(gp, seq_c, k, True).sum() / n
+    return nll, nll
 
-  (loss, nll), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.gen_params)
+  grads, nll = chunked_grad(chunk_loss, state.gen_params, _chunk(batch.sequence, C),
+                            (key, n_tok), mesh)
+  l2, l2_grads = _l2_grad(state.gen_params, cfg.l2_gen, cfg.train_pretrained_embedding)
+  grads = _add(grads, l2_grads)
   updates, g_opt = setup.gen_opt.update(grads, state.gen_opt_state, state.gen_params)
   gp = optax.apply_updates(state.gen_params, updates)
   new_state = state._replace(step=state.step + 1, gen_params=gp, gen_opt_state=g_opt)
-  return new_state, {'mle_loss': loss, 'train_nll': nll}
+  return new_state, {'mle_loss': nll + l2, 'train_nll': nll}
 
 
-def update_fn(setup: Setup):
+def update_fn(setup: Setup, mesh=None):
+  """The update step as a pure function `(state, batch) -> (state, metrics)`."""
   fn = gan_update if setup.cfg.objective == 'gan' else mle_update
-  return functools.partial(fn, setup)
+  return functools.partial(fn, setup, mesh=mesh)
 
 
 def compile_update(setup: Setup, mesh, donate: bool = True):
   """jit(update) with replicated state and the batch sharded along `data`."""
+  parallel.check_batch_size(setup.cfg.batch_size, mesh)
+  if setup.cfg.grad_chunks % mesh.size:
+    raise parallel.ParallelError(
+        f'--grad_chunks={setup.cfg.grad_chunks} is not a multiple of the '
+        f'{mesh.size} devices; set it to a multiple of {mesh.size} (results '
+        'are identical for every device count that divides it)')
   repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
-  return jax.jit(update_fn(setup), in_shardings=(repl, data),
+  return jax.jit(update_fn(setup, mesh), in_shardings=(repl, data),
                  out_shardings=(repl, repl),
                  donate_argnums=(0,) if donate else ())
 

@@ -1,0 +1,48 @@
+"""Shared fixtures: a tiny text corpus and config, and the ../shared data path."""
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get('SCRATCHGAN_SHARED_DATA',
+                             os.path.join(REPO, '..', 'shared', 'data'))
+sys.path.insert(0, REPO)
+
+TINY_SENTENCES = [
+    'the cat sat on the mat',
+    'the dog sat on the log',
+    'a cat ate the fish',
+    'a dog ate the bone',
+    'the bird sang a song',
+    'the cat saw the dog',
+    'a bird saw a cat',
+    'the dog ate the fish',
+]
+
+
+def shared(*parts):
+  path = os.path.join(SHARED_DATA, *parts)
+  if not os.path.exists(path):
+    pytest.skip(f'needs ../shared/data ({os.path.join(*parts)} not found)')
+  return path
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+  train = tmp_path / 'train.txt'
+  valid = tmp_path / 'valid.txt'
+  train.write_text('\n'.join(TINY_SENTENCES * 4) + '\n', encoding='utf-8')
+  valid.write_text('\n'.join(TINY_SENTENCES[:4]) + '\n', encoding='utf-8')
+  return str(train), str(valid)
+
+
+def tiny_config(train, valid, **kw):
+  from scratchgan_jax.config import Config
+  base = dict(dataset='text', train_path=train, valid_path=valid, max_length=8,
+              batch_size=8, num_steps=4, gen_feature_size=16, num_layers_gen=2,
+              disc_feature_size=16, trainable_embedding_size=8, gen_lr=1e-2,
+              disc_lr=1e-2, log_every=2, eval_every=2, checkpoint_every=2,
+              num_eval_samples=16, selection_metric='valid_nll')
+  base.update(kw)
+  return Config(**base).validate()

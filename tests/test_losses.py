@@ -1,0 +1,57 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scratchgan_jax import losses
+
+
+@pytest.mark.parametrize('gamma', [0.0, 0.23, 0.79, 1.0])
+def test_discounted_returns_equal_naive_double_loop(gamma):
+  rewards = np.random.default_rng(0).uniform(-1, 1, size=(3, 11)).astype(np.float32)
+  naive = np.zeros_like(rewards)
+  for b in range(rewards.shape[0]):
+    for t in range(rewards.shape[1]):
+      naive[b, t] = sum(gamma ** (s - t) * rewards[b, s]
+                        for s in range(t, rewards.shape[1]))
+  got = np.asarray(losses.discounted_returns(jnp.asarray(rewards), gamma))
+  np.testing.assert_allclose(got, naive, rtol=1e-5, atol=1e-6)
+
+
+def test_rewards_are_bounded_and_zero_at_masked_logits():
+  logits = jnp.array([[-50.0, 0.0, 50.0]])
+  r = np.asarray(losses.rewards_from_logits(logits))
+  np.testing.assert_allclose(r, [[-1.0, 0.0, 1.0]], atol=1e-6)
+
+
+def test_baseline_is_updated_before_use_with_mean_over_batch_and_time():
+  returns = jnp.array([[1.0, 2.0], [3.0, 6.0]])
+  b = losses.update_baseline(jnp.float32(0.5), returns, decay=0.08)
+  np.testing.assert_allclose(float(b), 0.08 * 0.5 + 0.92 * 3.0, rtol=1e-6)
+
+
+def test_reinforce_gradient_is_advantage_times_score_and_stops_at_returns():
+  lp = jnp.array([[-1.0, -2.0, 0.0]])  # last step masked (log p = 0)
+  returns = jnp.array([[0.5, -0.25, 0.0]])
+  b = jnp.float32(0.1)
+  g = jax.grad(lambda x: losses.reinforce_loss(x, returns, b, 'sum'))(lp)
+  np.testing.assert_allclose(np.asarray(g), -(np.asarray(returns) - 0.1), rtol=1e-6)
+  g_ret = jax.grad(lambda r: losses.reinforce_loss(lp, r, b, 'sum'))(returns)
+  assert not np.asarray(g_ret).any()
+  mean = losses.reinforce_loss(lp, returns, b, 'mean')
+  total = losses.reinforce_loss(lp, returns, b, 'sum')
+  np.testing.assert_allclose(float(mean) * 3, float(total), rtol=1e-6)
+
+
+def test_discriminator_loss_matches_formula():
+  real = jnp.array([[2.0, -1.0]])
+  fake = jnp.array([[0.5, 3.0]])
+  sig = lambda x: 1 / (1 + np.exp(-np.asarray(x)))
+  expected = (0.5 * -np.log(sig(real)).mean() + 0.5 * -np.log(1 - sig(fake)).mean())
+  np.testing.assert_allclose(float(losses.discriminator_loss(real, fake)), expected,
+                             rtol=1e-5)
+
+
+def test_l2_loss_is_half_sum_of_squares():
+  params = {'a': jnp.array([1.0, 2.0]), 'b': {'c': jnp.array([[3.0]])}}
+  assert float(losses.l2_loss(params)) == pytest.approx(0.5 * (1 + 4 + 9))

@@ -1,0 +1,148 @@
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO, tiny_config
+from scratchgan_jax import checkpoint, data, experiment, parallel, train
+
+
+def _steps(run, state, n, start=0):
+  update = train.compile_update(run.setup, run.mesh, donate=False)
+  for step in range(start, start + n):
+    b = data.get_batch(run.dataset.train, run.dataset.train_length, step=step,
+                       batch_size=run.cfg.batch_size, seed=run.cfg.seed, shuffle=True)
+    state, metrics = update(state, parallel.shard_batch(b, run.mesh))
+  return state, metrics
+
+
+def test_mle_drives_training_loss_near_zero(tiny_corpus):
+  train_path, _ = tiny_corpus
+  with open(train_path, 'w') as f:  # Two sentences: memorisable.
+    f.write('the cat sat on the mat\nthe cat sat on the mat\n' * 8)
+  cfg = tiny_config(train_path, train_path, objective='mle', gen_lr=3e-2,
+                    gen_beta1=0.9, num_layers_gen=1, gen_feature_size=32)
+  run = experiment.prepare(cfg)
+  state = parallel.replicate(train.init_state(run.setup, 0), run.mesh)
+  state, metrics = _steps(run, state, 150)
+  assert float(metrics['mle_loss']) < 0.05
+
+
+def test_gan_steps_are_finite_and_change_both_networks(tiny_corpus, tmp_path):
+  emb = tmp_path / 'glove.txt'
+  emb.write_text('3 4\nthe 1 0 0 0\ncat 0 1 0 0\ndog 0 0 1 0\n')
+  cfg = tiny_config(*tiny_corpus, embedding_path=str(emb))
+  run = experiment.prepare(cfg)
+  s0 = train.init_state(run.setup, 0)
+  host0 = parallel.to_host(s0)
+  state, metrics = _steps(run, parallel.replicate(s0, run.mesh), 3)
+  host = parallel.to_host(state)
+  for k, v in metrics.items():
+    assert np.isfinite(float(v)), k
+  assert int(host.step) == 3
+  assert float(host.baseline) != 0.0
+  for net in ('gen_params', 'disc_params'):
+    a, b = getattr(host0, net), getattr(host, net)
+    changed = [not np.array_equal(x, y) for x, y in
+               zip(jax.tree.leaves(a), jax.tree.leaves(b))]
+    assert sum(changed) >= len(changed) - 1, net  # all but the frozen part
+  # The GloVe part is frozen (paper), shared by both networks, and not in Adam.
+  g0 = host0.gen_params['generator']['pretrained_embedding']
+  np.testing.assert_array_equal(host.gen_params['generator']['pretrained_embedding'], g0)
+  np.testing.assert_array_equal(
+      host.disc_params['discriminator']['pretrained_embedding'], g0)
+  word = run.dataset.vocab.word_to_id['cat']
+  np.testing.assert_array_equal(g0[word], [0, 1, 0, 0])
+
+
+def test_train_pretrained_variant_updates_the_glove_part(tiny_corpus, tmp_path):
+  emb = tmp_path / 'glove.txt'
+  emb.write_text('1 4\nthe 1 0 0 0\n')
+  cfg = tiny_config(*tiny_corpus, embedding_path=str(emb),
+                    train_pretrained_embedding=True)
+  run = experiment.prepare(cfg)
+  s0 = train.init_state(run.setup, 0)
+  g0 = np.asarray(s0.gen_params['generator']['pretrained_embedding'])
+  state, _ = _steps(run, parallel.replicate(s0, run.mesh), 2)
+  assert not np.array_equal(parallel.to_host(state).gen_params['generator']
+                            ['pretrained_embedding'], g0)
+
+
+def _flat(path):
+  with np.load(path) as z:
+    return {k: z[k] for k in z.files if k != '__meta__'}
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_corpus, tmp_path):
+  cfg = tiny_config(*tiny_corpus, num_steps=6, checkpoint_every=3, eval_every=3)
+  a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+  experiment.train(cfg, a)
+  experiment.train(cfg.replace(num_steps=3), b)  # "interrupted" at step 3
+  assert checkpoint.all_steps(os.path.join(b, 'checkpoints')) == [3]
+  experiment.train(cfg, b)  # resumes automatically from step 3
+  fa = _flat(checkpoint.path_for(os.path.join(a, 'checkpoints'), 6))
+  fb = _flat(checkpoint.path_for(os.path.join(b, 'checkpoints'), 6))
+  assert fa.keys() == fb.keys()
+  for k in fa:
+    np.testing.assert_array_equal(fa[k], fb[k], err_msg=k)
+  # metrics.jsonl has each step once, in order.
+  steps = [r['step'] for r in experiment.writers.MetricWriter(b).read()
+           if 'disc_loss' in r]
+  assert steps == sorted(set(steps))
+
+
+def test_workdir_outputs(tiny_corpus, tmp_path):
+  cfg = tiny_config(*tiny_corpus)
+  w = str(tmp_path / 'w')
+  summary = experiment.train(cfg, w)
+  for f in ('config.json', 'vocab.json', 'metrics.jsonl', 'summary.json',
+            'summary.md', 'log.txt', 'samples/step_000000004.txt',
+            'checkpoints/best.npz'):
+    assert os.path.exists(os.path.join(w, f)), f
+  assert 'valid_nll' in summary['final']
+  lines = open(os.path.join(w, 'samples', 'step_000000004.txt')).read().splitlines()
+  assert len(lines) == 16 and all('  ' not in l for l in lines)
+  assert not [f for f in os.listdir(os.path.join(w, 'checkpoints')) if f.startswith('.tmp')]
+  out = experiment.sample(w, 5, temperature=0.8, seed=3)
+  assert out == experiment.sample(w, 5, temperature=0.8, seed=3)
+  assert len(out) == 5
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_corpus, tmp_path,
+                                                             monkeypatch):
+  cfg = tiny_config(*tiny_corpus, num_steps=8, checkpoint_every=2, log_every=1)
+  real = train.compile_update
+
+  def poisoned(setup, mesh, donate=True):
+    update = real(setup, mesh, donate)
+
+    def wrapped(state, batch):
+      state, metrics = update(state, batch)
+      bad = jnp.where(state.step >= 5, jnp.nan, 0.0)
+      return state, dict(metrics, disc_loss=metrics['disc_loss'] + bad)
+    return wrapped
+
+  monkeypatch.setattr(train, 'compile_update', poisoned)
+  w = str(tmp_path / 'w')
+  with pytest.raises(train.TrainingError, match=r'non-finite disc_loss=nan at step 5.*ckpt_000000004'):
+    experiment.train(cfg, w)
+  assert checkpoint.all_steps(os.path.join(w, 'checkpoints')) == [2, 4]
+
+
+def _device_run(n, out, objective):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'device_run.py'),
+                  str(n), out, objective], check=True, env=env, cwd=REPO)
+  return _flat(out)
+
+
+@pytest.mark.parametrize('objective', ['gan', 'mle'])
+def test_update_is_identical_on_1_and_4_devices(tmp_path, objective):
+  one = _device_run(1, str(tmp_path / 'one.npz'), objective)
+  four = _device_run(4, str(tmp_path / 'four.npz'), objective)
+  for k in one:
+    np.testing.assert_array_equal(one[k], four[k], err_msg=k)
