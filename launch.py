@@ -122,12 +122,20 @@ def _run(user_errors):
     report.main_from_flags(workdir, flags.FLAGS, CHECKPOINT.value)
 
 
+def _parse_flags(argv):
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.stderr.write(f'error: {e}\n')
+    sys.exit(2)
+
+
 def run():
   argv = sys.argv
   if not _flagfiles(argv) and not any(a.startswith('--mode=s') or a.startswith('--mode=e')
                                       for a in argv):
     sys.argv = [argv[0], f'--flagfile={DEFAULT_FLAGFILE}'] + argv[1:]
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,106 @@
+"""launch.py as a user runs it: bad input gets one clear line and a non-zero exit."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, TINY_SENTENCES
+
+TINY = ['--max_length=8', '--batch_size=8', '--gen_feature_size=8',
+        '--num_layers_gen=1', '--disc_feature_size=8',
+        '--trainable_embedding_size=4', '--num_steps=2', '--eval_every=2',
+        '--checkpoint_every=2', '--log_every=1', '--num_eval_samples=8',
+        '--selection_metric=valid_nll']
+
+
+def launch(*args, env=None, cwd=None):
+  e = dict(os.environ, JAX_PLATFORMS='cpu', **(env or {}))
+  p = subprocess.run([sys.executable, os.path.join(REPO, 'launch.py'), *args],
+                     capture_output=True, text=True, env=e, cwd=cwd, timeout=300)
+  return p.returncode, p.stdout, p.stderr
+
+
+def assert_clean_error(rc, err, pattern):
+  assert rc != 0
+  assert 'Traceback' not in err, err
+  lines = [l for l in err.splitlines() if l.startswith('error: ')]
+  assert len(lines) == 1, err
+  assert pattern in lines[0], lines[0]
+
+
+@pytest.fixture
+def files(tmp_path):
+  (tmp_path / 'train.txt').write_text('\n'.join(TINY_SENTENCES * 3) + '\n')
+  (tmp_path / 'valid.txt').write_text('\n'.join(TINY_SENTENCES[:3]) + '\n')
+  (tmp_path / 'empty.txt').write_text('\n')
+  (tmp_path / 'latin1.txt').write_bytes(b'fine line\ncaf\xe9 au lait\n')
+  (tmp_path / 'long.txt').write_text('a b c d e f g h i j k l\nshort one\n')
+  js = tmp_path / 'json'
+  js.mkdir()
+  (js / 'train.json').write_text('[{"s": "a b"}, ')
+  (js / 'valid.json').write_text('[]')
+  return tmp_path
+
+
+@pytest.mark.parametrize('args,pattern', [
+    (['--dataset=text', '--train_path={d}/missing.txt'], 'missing.txt: file not found'),
+    (['--dataset=text', '--train_path={d}/empty.txt'], 'empty.txt: file is empty'),
+    (['--dataset=text', '--train_path={d}/latin1.txt'], 'latin1.txt: not valid UTF-8 (line 2'),
+    (['--dataset=emnlp2017', '--data_dir={d}/json'], 'train.json: malformed JSON'),
+    (['--dataset=emnlp2017', '--data_dir={d}/nowhere'], 'nowhere: --data_dir is not a folder'),
+    (['--dataset=text', '--train_path={d}/long.txt', '--valid_path={d}/valid.txt',
+      '--max_length=8'], 'long.txt: sentence 1 has 12 tokens'),
+    (['--no_such_flag=1'], "Unknown command line flag 'no_such_flag'"),
+    (['--flagfile={d}/nope.cfg'], 'nope.cfg'),
+    (['--objective=wat'], 'value should be one of <gan|mle>'),
+    (['--batch_size=0'], '--batch_size=0: must be > 0'),
+    (['--dataset=oracle', '--embedding_path=x.txt'], '--embedding_path has no meaning'),
+    (['--dataset=text'], '--dataset=text needs --train_path'),
+    (['--oracle_params={d}/missing.npz'], 'missing.npz: --oracle_params file not found'),
+])
+def test_bad_input_gets_one_clear_line(files, tmp_path, args, pattern):
+  args = [a.format(d=files) for a in args]
+  rc, _, err = launch(f'--workdir={tmp_path}/w', *TINY, *args)
+  assert_clean_error(rc, err, pattern)
+  assert not os.path.exists(tmp_path / 'w' / 'checkpoints')
+
+
+def test_batch_not_divisible_by_device_count(tmp_path):
+  rc, _, err = launch(f'--workdir={tmp_path}/w', '--batch_size=6', '--grad_chunks=6',
+                      '--num_steps=1', env={'JAX_NUM_CPU_DEVICES': '4'})
+  assert_clean_error(rc, err, '--batch_size=6 is not divisible by the 4 devices')
+
+
+def test_train_sample_and_vocabulary_mismatch(files, tmp_path):
+  w = str(tmp_path / 'w')
+  common = [f'--workdir={w}', *TINY, '--dataset=text',
+            f'--valid_path={files}/valid.txt']
+  rc, out, err = launch(*common, f'--train_path={files}/train.txt')
+  assert rc == 0, err
+  assert 'valid_nll' in out  # the summary table
+  rc, out, err = launch('--mode=sample', f'--workdir={w}', '--num_samples=4',
+                        '--temperature=0.7', '--seed=1')
+  assert rc == 0, err
+  lines = out.splitlines()
+  assert len(lines) == 4
+  rc2, out2, _ = launch('--mode=sample', f'--workdir={w}', '--num_samples=4',
+                        '--temperature=0.7', '--seed=1')
+  assert out2 == out  # deterministic given the seed
+  rc, _, _ = launch('--mode=sample', f'--workdir={w}', '--num_samples=3',
+                    f'--output={tmp_path}/s.txt')
+  assert rc == 0 and len((tmp_path / 's.txt').read_text().splitlines()) == 3
+  rc, _, err = launch('--mode=sample', f'--workdir={w}',
+                      f'--checkpoint={tmp_path}/none.npz')
+  assert_clean_error(rc, err, 'none.npz: checkpoint not found')
+  # Same workdir and flags, but the training file changed: its vocabulary no
+  # longer matches the checkpoint's, for training and for sampling.
+  (files / 'train.txt').write_text('completely new words here\nand more of them\n')
+  rc, _, err = launch(*common, f'--train_path={files}/train.txt')
+  assert_clean_error(rc, err, 'vocab.json: the vocabulary of this workdir')
+  rc, _, err = launch('--mode=sample', f'--workdir={w}')
+  assert_clean_error(rc, err, 'vocab.json: the run vocabulary does not match the data')
+  # A different config in the same workdir is refused too.
+  rc, _, err = launch(*common, f'--train_path={files}/valid.txt', '--gamma=0.5')
+  assert_clean_error(rc, err, 'holds a run with a different config')
