@@ -53,6 +53,12 @@ CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'sample/evaluate: checkpoint 
 NUM_SAMPLES = flags.DEFINE_integer('num_samples', 10, 'sample: sentences to write.')
 TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'sample: softmax temperature.')
 OUTPUT = flags.DEFINE_string('output', '', 'sample: output file (default: stdout).')
+flags.DEFINE_string('samples_path', '', 'evaluate: a file of samples to score '
+                    'instead of the model (one per line; token ids for the oracle).')
+flags.DEFINE_string('metrics', '', 'evaluate: comma-separated subset of bleu, '
+                    'self_bleu, fed, ppl, length, novelty, nll_oracle, nll_test '
+                    '(default: all that apply).')
+flags.DEFINE_integer('eval_num_samples', 10000, 'evaluate: samples drawn from the model.')
 
 
 def config_from_flags() -> Config:
@@ -82,8 +88,10 @@ def main(argv):
   from scratchgan_jax import data as data_lib
   from scratchgan_jax import parallel
   from scratchgan_jax import train as train_lib
+  from scratchgan_jax import metrics as metrics_lib
   user_errors = (ConfigError, data_lib.DataError, ckpt_lib.CheckpointError,
-                 parallel.ParallelError, train_lib.TrainingError)
+                 parallel.ParallelError, train_lib.TrainingError,
+                 metrics_lib.EncoderUnavailable)
   try:
     _run(user_errors)
   except user_errors as e:

