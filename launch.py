@@ -59,6 +59,12 @@ flags.DEFINE_string('metrics', '', 'evaluate: comma-separated subset of bleu, '
                     'self_bleu, fed, ppl, length, novelty, nll_oracle, nll_test '
                     '(default: all that apply).')
 flags.DEFINE_integer('eval_num_samples', 10000, 'evaluate: samples drawn from the model.')
+flags.DEFINE_string('temperatures', '', 'evaluate: comma-separated softmax '
+                    'temperatures for a quality-diversity sweep, e.g. 0.7,0.8,...,1.3.')
+flags.DEFINE_string('compare_workdir', '', 'evaluate sweep: a second run (e.g. the '
+                    'MLE baseline) drawn on the same axes.')
+flags.DEFINE_integer('lm_steps', 2000, 'evaluate: training steps of the LSTM '
+                     'language models behind the LM and reverse-LM scores.')
 
 
 def config_from_flags() -> Config:

@@ -55,15 +55,19 @@ def path_for(directory: str, step: int) -> str:
   return os.path.join(directory, f'ckpt_{step:09d}.npz')
 
 
-def save(directory: str, step: int, state, meta: dict, keep: int = 3) -> str:
-  """Writes `state` (host numpy tree) atomically; keeps the latest `keep`."""
-  arrays = _flatten(state)
-  arrays['__meta__'] = np.frombuffer(
-      json.dumps(dict(meta, step=int(step))).encode('utf-8'), np.uint8)
+def save_to(path: str, tree, meta: dict) -> str:
+  """Writes a host numpy tree and its metadata to `path` atomically."""
+  arrays = _flatten(tree)
+  arrays['__meta__'] = np.frombuffer(json.dumps(meta).encode('utf-8'), np.uint8)
   buf = io.BytesIO()
   np.savez(buf, **arrays)
-  path = path_for(directory, step)
   atomic_write_bytes(path, buf.getvalue())
+  return path
+
+
+def save(directory: str, step: int, state, meta: dict, keep: int = 3) -> str:
+  """Writes `state` (host numpy tree) atomically; keeps the latest `keep`."""
+  path = save_to(path_for(directory, step), state, dict(meta, step=int(step)))
   for old in all_steps(directory)[:-keep]:
     os.remove(path_for(directory, old))
   return path

@@ -66,3 +66,31 @@ def oracle_metrics(gen: models.GeneratorFns, params, oracle_params, held_out,
       'nll_oracle': oracle_lib.nll(oracle_params, samples),
       'nll_test': token_nll(gen, params, held_out, eos=False),
   }, samples
+
+
+def train_lm(sequences: np.ndarray, vocab_size: int, eos: bool, *, steps: int = 2000,
+             batch_size: int = 128, feature_size: int = 256, embedding_size: int = 64,
+             lr: float = 3e-3, seed: int = 0):
+  """An LSTM language model (the generator trained by MLE) on `sequences`.
+
+  Used for the LM score (LM trained on real data scores the samples) and the
+  reverse-LM score (LM trained on samples scores real validation data).
+  Returns (GeneratorFns, params).
+  """
+  from scratchgan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  from scratchgan_jax import parallel, train  # pylint: disable=g-import-not-at-top
+  from scratchgan_jax.config import Config  # pylint: disable=g-import-not-at-top
+  cfg = Config(dataset='text', train_path='-', objective='mle', batch_size=batch_size,
+               max_length=sequences.shape[1], gen_feature_size=feature_size,
+               num_layers_gen=1, trainable_embedding_size=embedding_size, gen_lr=lr,
+               gen_beta1=0.9, grad_chunks=1, selection_metric='valid_nll')
+  setup = train.make_setup(cfg, vocab_size, None, eos=eos)
+  mesh = parallel.make_mesh(1)
+  state = parallel.replicate(train.init_state(setup, seed), mesh)
+  update = train.compile_update(setup, mesh)
+  lengths = data_lib.lengths_from_sequences(sequences, eos)
+  for step in range(steps):
+    b = data_lib.get_batch(sequences, lengths, step=step, batch_size=batch_size,
+                           seed=seed, shuffle=True)
+    state, _ = update(state, parallel.shard_batch(b, mesh))
+  return setup.gen, jax.device_get(state.gen_params)

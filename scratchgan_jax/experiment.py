@@ -43,6 +43,8 @@ class Run:
   oracle_params: dict | None
   setup: train_lib.Setup
   mesh: object
+  encoder: object = None  # sentence encoder for training-time FED
+  fed_refs: object = None  # cached embeddings of the validation sentences
 
 
 def prepare(cfg: Config, dataset=None, oracle_params=None) -> Run:
@@ -96,6 +98,12 @@ def _evaluate(run: Run, gen_params, step: int, workdir: str | None) -> dict:
     metrics = {'valid_nll': eval_lib.token_nll(run.setup.gen, gen_params,
                                                ds.valid, eos=True)}
     metrics['valid_ppl'] = float(np.exp(metrics['valid_nll']))
+    if run.encoder is not None:
+      from scratchgan_jax import metrics as metrics_lib
+      if run.fed_refs is None:
+        run.fed_refs = run.encoder(ds.valid_sentences[:cfg.num_eval_samples])
+      emb = run.encoder([ds.decode(s) for s in samples])
+      metrics['fed'] = metrics_lib.frechet_distance(emb, run.fed_refs)
   lengths = data_lib.lengths_from_sequences(samples, ds.eos)
   metrics['eval_sample_length'] = float(lengths.mean())
   if workdir and _is_chief():
@@ -141,7 +149,15 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
   update = train_lib.compile_update(run.setup, run.mesh)
   sel = cfg.effective_selection_metric
   if sel == 'fed':
-    sel = 'valid_nll'  # FED needs a sentence encoder: see evaluate.fed.
+    from scratchgan_jax import metrics as metrics_lib
+    try:
+      run.encoder = metrics_lib.make_encoder(cfg.fed_encoder)
+    except metrics_lib.EncoderUnavailable as e:
+      if cfg.selection_metric == 'fed':
+        raise ConfigError(f'--selection_metric=fed: {e}') from None
+      logging.warning('FED unavailable (%s); selecting the best checkpoint by '
+                      'validation NLL instead.', e)
+      sel = 'valid_nll'
 
   n_params = sum(x.size for x in jax.tree.leaves(state.gen_params))
   logging.info('Run: %s objective=%s dataset=%s vocab=%d T=%d batch=%d devices=%d '

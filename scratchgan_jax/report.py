@@ -1,8 +1,10 @@
 """`--mode=evaluate`: the evaluation suite on a run or on a file of samples.
 
     python launch.py --mode=evaluate --workdir=RUN [--checkpoint=...]
-        [--samples_path=FILE] [--metrics=bleu,self_bleu,fed,nll_oracle,nll_test,ppl,length,novelty]
-        [--eval_num_samples=10000] [--eval_temperature=1.0]
+        [--samples_path=FILE] [--metrics=bleu,self_bleu,fed,lm,rlm,nll_oracle,nll_test,ppl,length,novelty]
+        [--eval_num_samples=10000] [--temperature=1.0]
+    python launch.py --mode=evaluate --workdir=RUN --temperatures=0.7,0.8,0.9,1.0,1.1,1.2,1.3
+        [--compare_workdir=MLE_RUN]      # sweep: eval/sweep.csv + PNG curves
 
 Writes `<workdir>/eval/metrics.json` and `<workdir>/eval/report.md`. Every
 result records the sample and reference counts and the tokenisation.
@@ -24,14 +26,18 @@ from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax.config import ConfigError
 
 ALL_TEXT = ('bleu', 'self_bleu', 'fed', 'ppl', 'length', 'novelty')
+SWEEP_TEXT = ('bleu', 'self_bleu', 'fed', 'lm', 'rlm')
+SWEEP_ORACLE = ('nll_oracle', 'lm', 'rlm')
 ALL_ORACLE = ('nll_oracle', 'nll_test', 'length')
 
 
 def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
                  metric_names: tuple[str, ...] = (), num_samples: int = 10000,
                  temperature: float = 1.0, seed: int = 0, fed_encoder: str = 'use',
-                 max_references: int = 10000) -> dict:
-  run, params, ckpt = experiment.load_generator(workdir, checkpoint, prefer_best=True)
+                 max_references: int = 10000, lm_steps: int = 2000, write: bool = True,
+                 loaded=None) -> dict:
+  run, params, ckpt = loaded or experiment.load_generator(workdir, checkpoint,
+                                                          prefer_best=True)
   ds = run.dataset
   names = metric_names or (ALL_ORACLE if run.oracle_params is not None else ALL_TEXT)
   valid_only = {'ppl', 'nll_test'}
@@ -49,7 +55,8 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
     sample_lists = [ds.decode(t).split(' ') if ds.vocab else [str(int(x)) for x in t]
                     for t in toks]
     source = f'{ckpt} (T={temperature}, seed={seed})'
-  sample_lists = [s for s in sample_lists if s != ['']] or [['']]
+  # An empty sample (immediate end of sentence) is an empty hypothesis: it counts.
+  sample_lists = [[] if s == [''] else s for s in sample_lists]
   refs = (ds.valid_sentences or [])[:max_references]
   ref_lists = [r.split(' ') for r in refs]
   results = {'source': source, 'num_samples': len(sample_lists),
@@ -84,6 +91,15 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
       else:
         results['valid_nll'] = nll
         results['valid_ppl'] = float(np.exp(nll))
+    elif name == 'lm':
+      lm_gen, lm_params = _real_lm(workdir, run, lm_steps)
+      arr = toks if toks is not None else _encode_samples(run, sample_lists)
+      results['lm_score'] = eval_lib.token_nll(lm_gen, lm_params, arr, ds.eos)
+    elif name == 'rlm':
+      arr = toks if toks is not None else _encode_samples(run, sample_lists)
+      rlm_gen, rlm_params = eval_lib.train_lm(arr, ds.vocab_size, ds.eos, steps=lm_steps,
+                                              seed=seed)
+      results['reverse_lm_score'] = eval_lib.token_nll(rlm_gen, rlm_params, ds.valid, ds.eos)
     elif name == 'length':
       lens = np.array([len(s) for s in sample_lists])
       data_lens = ds.valid_length - (1 if ds.eos else 0)
@@ -103,12 +119,121 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
       raise ConfigError(f'--metrics: unknown metric {name!r}')
     timings[name] = round(time.time() - t, 2)
   results['seconds'] = timings
+  if not write:
+    return results
   out_dir = os.path.join(workdir, 'eval')
   os.makedirs(out_dir, exist_ok=True)
   ckpt_lib.atomic_write_text(os.path.join(out_dir, 'metrics.json'),
                              json.dumps(results, indent=2))
   ckpt_lib.atomic_write_text(os.path.join(out_dir, 'report.md'), _markdown(results))
   return results
+
+
+def _encode_samples(run, sample_lists) -> np.ndarray:
+  """Token lists of a samples file -> [N, T] ids (over-long ones truncated)."""
+  ds = run.dataset
+  T = ds.max_length
+  out = np.zeros((len(sample_lists), T), np.int32)
+  for i, s in enumerate(sample_lists):
+    ids = ds.vocab.encode(s[:T - 1]) if ds.vocab else [int(t) for t in s[:T]]
+    out[i, :len(ids)] = ids
+  return out
+
+
+def _real_lm(workdir: str, run, steps: int):
+  """The LM trained on the real training set, cached in `<workdir>/eval/`."""
+  ds = run.dataset
+  gen, params = None, None
+  path = os.path.join(workdir, 'eval', f'lm_real_{steps}.npz')
+  if os.path.exists(path):
+    template_gen, template = eval_lib.train_lm(ds.train[:8], ds.vocab_size, ds.eos, steps=0)
+    state, _ = ckpt_lib.restore(path, template)
+    return template_gen, state
+  gen, params = eval_lib.train_lm(ds.train, ds.vocab_size, ds.eos, steps=steps)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  ckpt_lib.save_to(path, params, {'steps': steps})
+  return gen, params
+
+
+def temperature_sweep(workdir: str, temperatures, *, compare_workdir: str = '',
+                      metric_names: tuple[str, ...] = (), num_samples: int = 2000,
+                      seed: int = 0, fed_encoder: str = 'use', lm_steps: int = 2000,
+                      checkpoint: str = '') -> list[dict]:
+  """Metrics at each temperature -> `<workdir>/eval/sweep.csv` and PNG plots.
+
+  With `compare_workdir` (e.g. the MLE baseline) its curve is computed too and
+  drawn on the same axes.
+  """
+  rows = []
+  for label, wd, ck in ((os.path.basename(os.path.normpath(workdir)), workdir, checkpoint),
+                        (os.path.basename(os.path.normpath(compare_workdir)),
+                         compare_workdir, '')):
+    if not wd:
+      continue
+    loaded = experiment.load_generator(wd, ck, prefer_best=True)
+    names = metric_names or (SWEEP_ORACLE if loaded[0].oracle_params is not None
+                             else SWEEP_TEXT)
+    for t in temperatures:
+      r = evaluate_run(wd, metric_names=names, num_samples=num_samples, temperature=t,
+                       seed=seed, fed_encoder=fed_encoder, lm_steps=lm_steps,
+                       write=False, loaded=loaded)
+      rows.append(_flat_row(label, t, r))
+  out_dir = os.path.join(workdir, 'eval')
+  os.makedirs(out_dir, exist_ok=True)
+  keys = sorted({k for r in rows for k in r} - {'run', 'temperature'})
+  csv = ['run,temperature,' + ','.join(keys)]
+  for r in rows:
+    csv.append(f"{r['run']},{r['temperature']}," + ','.join(str(r.get(k, '')) for k in keys))
+  ckpt_lib.atomic_write_text(os.path.join(out_dir, 'sweep.csv'), '\n'.join(csv) + '\n')
+  _plots(rows, out_dir)
+  return rows
+
+
+def _flat_row(label, t, r):
+  row = {'run': label, 'temperature': t}
+  for k, v in r.items():
+    if isinstance(v, dict):
+      for kk, vv in v.items():
+        if isinstance(vv, (int, float)) and not isinstance(vv, bool):
+          row[kk if k in ('bleu', 'self_bleu') else f'{k}/{kk}'] = vv
+    elif isinstance(v, float):
+      row[k] = v
+  return row
+
+
+PLOTS = (('self_bleu5', 'bleu5', 'bleu5_vs_self_bleu5.png'),
+         ('reverse_lm_score', 'lm_score', 'lm_vs_reverse_lm.png'),
+         ('temperature', 'fed[use]/value', 'fed_vs_temperature.png'),
+         ('nll_oracle', 'lm_score', 'nll_oracle_vs_lm.png'),
+         ('temperature', 'nll_oracle', 'nll_oracle_vs_temperature.png'))
+
+
+def _plots(rows, out_dir) -> list[str]:
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return []
+  written = []
+  for x, y, fname in PLOTS:
+    pts = [r for r in rows if x in r and y in r]
+    if not pts:
+      continue
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for label in dict.fromkeys(r['run'] for r in pts):
+      sel = [r for r in pts if r['run'] == label]
+      ax.plot([r[x] for r in sel], [r[y] for r in sel], 'o-', label=label)
+      for r in sel:
+        ax.annotate(f"{r['temperature']:g}", (r[x], r[y]), fontsize=7)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, fname), dpi=100)
+    plt.close(fig)
+    written.append(fname)
+  return written
 
 
 def _markdown(r: dict) -> str:
@@ -130,8 +255,21 @@ def _markdown(r: dict) -> str:
 
 def main_from_flags(workdir: str, flags_obj, checkpoint: str) -> None:
   names = tuple(m for m in flags_obj.metrics.split(',') if m) if flags_obj.metrics else ()
+  if flags_obj.temperatures:
+    try:
+      temps = [float(t) for t in flags_obj.temperatures.split(',')]
+    except ValueError:
+      raise ConfigError(f'--temperatures={flags_obj.temperatures!r}: expected '
+                        'comma-separated numbers') from None
+    rows = temperature_sweep(workdir, temps, compare_workdir=flags_obj.compare_workdir,
+                             metric_names=names, num_samples=flags_obj.eval_num_samples,
+                             seed=flags_obj.seed, fed_encoder=flags_obj.fed_encoder,
+                             lm_steps=flags_obj.lm_steps, checkpoint=checkpoint)
+    with open(os.path.join(workdir, 'eval', 'sweep.csv'), encoding='utf-8') as f:
+      print(f.read())
+    return
   r = evaluate_run(workdir, checkpoint=checkpoint, samples_path=flags_obj.samples_path,
                    metric_names=names, num_samples=flags_obj.eval_num_samples,
                    temperature=flags_obj.temperature, seed=flags_obj.seed,
-                   fed_encoder=flags_obj.fed_encoder)
+                   fed_encoder=flags_obj.fed_encoder, lm_steps=flags_obj.lm_steps)
   print(_markdown(r))

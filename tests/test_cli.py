@@ -104,3 +104,34 @@ def test_train_sample_and_vocabulary_mismatch(files, tmp_path):
   # A different config in the same workdir is refused too.
   rc, _, err = launch(*common, f'--train_path={files}/valid.txt', '--gamma=0.5')
   assert_clean_error(rc, err, 'holds a run with a different config')
+
+
+def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
+  w = str(tmp_path / 'w')
+  rc, _, err = launch(f'--workdir={w}', *TINY, '--dataset=text',
+                      f'--train_path={files}/train.txt', f'--valid_path={files}/valid.txt')
+  assert rc == 0, err
+  rc, out, err = launch('--mode=evaluate', f'--workdir={w}', '--eval_num_samples=40',
+                        '--metrics=bleu,self_bleu,ppl,length,novelty,lm,rlm', '--lm_steps=20')
+  assert rc == 0, err
+  res = json.load(open(os.path.join(w, 'eval', 'metrics.json')))
+  assert res['num_samples'] == 40 and res['bleu']['num_references'] == 3
+  for k in ('bleu2', 'bleu5'):
+    assert 0 <= res['bleu'][k] <= 1
+  assert res['valid_ppl'] > 1 and res['lm_score'] > 0 and res['reverse_lm_score'] > 0
+  assert os.path.exists(os.path.join(w, 'eval', 'report.md'))
+  # Another system's samples: real sentences score BLEU 1 against themselves.
+  (tmp_path / 's.txt').write_text('\n'.join(TINY_SENTENCES[:3]) + '\n')
+  rc, out, err = launch('--mode=evaluate', f'--workdir={w}', f'--samples_path={tmp_path}/s.txt',
+                        '--metrics=bleu,novelty')
+  assert rc == 0, err
+  res = json.load(open(os.path.join(w, 'eval', 'metrics.json')))
+  assert res['bleu']['bleu5'] == pytest.approx(1.0)
+  assert res['novelty']['exact_copies'] == 3
+  rc, out, err = launch('--mode=evaluate', f'--workdir={w}', '--metrics=bleu',
+                        '--temperatures=0.8,1.2', '--eval_num_samples=20')
+  assert rc == 0, err
+  csv = open(os.path.join(w, 'eval', 'sweep.csv')).read().splitlines()
+  assert len(csv) == 3 and csv[0].startswith('run,temperature,bleu2')
+  rc, _, err = launch('--mode=evaluate', f'--workdir={w}', '--metrics=wat')
+  assert_clean_error(rc, err, "unknown metric 'wat'")

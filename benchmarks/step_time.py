@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Update-step speed: one JSON line per configuration.
+
+    python benchmarks/step_time.py --preset=cpu-bench
+    python benchmarks/step_time.py --preset=paper            # needs an accelerator
+    python benchmarks/step_time.py --preset=sweep            # batch 512 -> 8192
+
+Reports steps/s, sequences/s, tokens/s, compile time, peak memory (device
+stats, else process RSS), and FLOP utilisation = XLA's cost-analysis FLOPs per
+step / measured step time / the device's peak (--peak_tflops, or a table of
+known accelerators). Synthetic token data of the preset's shape.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scratchgan_jax import data, parallel, train  # noqa: E402
+from scratchgan_jax.config import Config  # noqa: E402
+
+PRESETS = {
+    'paper': dict(batch_size=512, max_length=52, vocab=5700, gen_feature_size=512,
+                  num_layers_gen=2, disc_feature_size=512, trainable_embedding_size=64,
+                  pretrained_dim=300),
+    'cpu-bench': dict(batch_size=64, max_length=52, vocab=5000, gen_feature_size=256,
+                      num_layers_gen=2, disc_feature_size=256,
+                      trainable_embedding_size=64, pretrained_dim=0),
+}
+PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'V100': 125.0}  # bf16 dense
+
+
+def peak_tflops(arg):
+  if arg:
+    return arg
+  kind = jax.devices()[0].device_kind
+  for k, v in PEAK_TFLOPS.items():
+    if k in kind:
+      return v
+  return None
+
+
+def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh):
+  cfg = Config(dataset='text', train_path='-', objective='gan',
+               batch_size=batch_size, max_length=preset['max_length'],
+               gen_feature_size=preset['gen_feature_size'],
+               num_layers_gen=preset['num_layers_gen'],
+               disc_feature_size=preset['disc_feature_size'],
+               trainable_embedding_size=preset['trainable_embedding_size'],
+               grad_chunks=grad_chunks, selection_metric='valid_nll')
+  rng = np.random.default_rng(0)
+  pre = (rng.normal(0, 0.38, (preset['vocab'], preset['pretrained_dim'])).astype(np.float32)
+         if preset['pretrained_dim'] else None)
+  setup = train.make_setup(cfg, preset['vocab'], pre, eos=True)
+  state = parallel.replicate(train.init_state(setup, 0), mesh)
+  T = preset['max_length']
+  lengths = rng.integers(22, T, size=batch_size)
+  seqs = rng.integers(1, preset['vocab'], size=(batch_size, T)).astype(np.int32)
+  seqs[np.arange(T)[None] >= lengths[:, None]] = 0
+  batch = parallel.shard_batch(data.Batch(seqs, (lengths + 1).astype(np.int32)), mesh)
+  update = train.compile_update(setup, mesh)
+  t = time.perf_counter()
+  compiled = update.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get('flops', 0.0)) if cost else 0.0
+  state, m = compiled(state, batch)  # warm-up
+  jax.block_until_ready(m)
+  t = time.perf_counter()
+  for _ in range(steps):
+    state, m = compiled(state, batch)
+  jax.block_until_ready((state, m))
+  dt = (time.perf_counter() - t) / steps
+  mem = None
+  try:
+    stats = jax.devices()[0].memory_stats() or {}
+    mem = stats.get('peak_bytes_in_use')
+  except Exception:  # CPU devices have no memory stats
+    pass
+  if mem is None:
+    mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  tokens = float(np.sum(lengths + 1))
+  return dict(batch_size=batch_size, steps_per_s=1 / dt, sequences_per_s=batch_size / dt,
+              tokens_per_s=tokens / dt, step_ms=dt * 1e3, compile_s=compile_s,
+              flops_per_step=flops, peak_memory_bytes=int(mem), grad_chunks=grad_chunks)
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument('--preset', default='cpu-bench', choices=['paper', 'cpu-bench', 'sweep'])
+  p.add_argument('--steps', type=int, default=10)
+  p.add_argument('--grad_chunks', type=int, default=0,
+                 help='0: the device count (fastest invariant setting)')
+  p.add_argument('--peak_tflops', type=float, default=0.0)
+  a = p.parse_args()
+  mesh = parallel.make_mesh()
+  chunks = a.grad_chunks or mesh.size
+  peak = peak_tflops(a.peak_tflops)
+  runs = ([('paper', PRESETS['paper'], b) for b in (512, 1024, 2048, 4096, 8192)]
+          if a.preset == 'sweep' else [(a.preset, PRESETS[a.preset],
+                                        PRESETS[a.preset]['batch_size'])])
+  for name, preset, b in runs:
+    if b % mesh.size or b % chunks:
+      continue
+    r = measure(preset, b, a.steps, chunks, mesh)
+    r['flop_utilisation'] = (r['flops_per_step'] * r['steps_per_s'] / (peak * 1e12)
+                             if peak else None)
+    r.update(benchmark='step_time', preset=name, devices=mesh.size,
+             device_kind=jax.devices()[0].device_kind, platform=jax.default_backend(),
+             jax=jax.__version__, cpus=os.cpu_count(), machine=platform.machine(),
+             command=' '.join(sys.argv))
+    print(json.dumps(r), flush=True)
+
+
+if __name__ == '__main__':
+  main()
