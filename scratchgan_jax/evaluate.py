@@ -9,6 +9,7 @@ import numpy as np
 
 from scratchgan_jax import models
 from scratchgan_jax import oracle as oracle_lib
+from scratchgan_jax import parallel
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -24,7 +25,7 @@ def sample_tokens(gen: models.GeneratorFns, params, num: int, seed: int,
   while sum(len(o) for o in out) < num:
     seq, _ = _sample_jit(gen, params, jax.random.fold_in(key, i), batch_size,
                          jnp.float32(temperature))
-    out.append(np.asarray(seq))
+    out.append(parallel.to_host(seq))  # works on every process of a pod
     i += 1
   return np.concatenate(out)[:num]
 
@@ -53,8 +54,8 @@ def token_nll(gen: models.GeneratorFns, params, sequences: np.ndarray, eos: bool
     if pad:
       mask[-pad:] = 0
     t, c = _nll_sums(gen, params, jnp.asarray(x), jnp.asarray(mask))
-    total += float(t)
-    count += float(c)
+    total += float(parallel.to_host(t))
+    count += float(parallel.to_host(c))
   return total / max(count, 1.0)
 
 

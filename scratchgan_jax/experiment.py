@@ -47,10 +47,11 @@ class Run:
   fed_refs: object = None  # cached embeddings of the validation sentences
 
 
-def prepare(cfg: Config, dataset=None, oracle_params=None) -> Run:
+def prepare(cfg: Config, dataset=None, oracle_params=None, training: bool = True) -> Run:
   cfg.validate()
   mesh = parallel.make_mesh(cfg.num_devices)
-  parallel.check_batch_size(cfg.batch_size, mesh)
+  if training:
+    parallel.check_batch_size(cfg.batch_size, mesh)
   if dataset is None:
     dataset, oracle_params = train_lib.load_dataset(cfg)
   pretrained = train_lib.pretrained_embeddings(cfg, dataset)
@@ -286,7 +287,7 @@ def resolve_checkpoint(workdir: str, checkpoint: str = '', prefer_best: bool = F
 def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = False):
   """(Run, generator params, checkpoint path) of a trained run."""
   cfg = load_config(workdir)
-  run = prepare(cfg.replace(num_devices=0, distributed=False))
+  run = prepare(cfg.replace(num_devices=0, distributed=False), training=False)
   vpath = os.path.join(workdir, 'vocab.json')
   if run.dataset.vocab is not None and os.path.exists(vpath):
     with open(vpath, encoding='utf-8') as f:

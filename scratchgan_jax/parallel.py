@@ -26,6 +26,9 @@ def initialize_distributed(coordinator_address: str = '', num_processes: int = 0
     kw['num_processes'] = num_processes
   if process_id >= 0:
     kw['process_id'] = process_id
+  # CPU processes need a collectives backend (GPU/TPU ignore this setting).
+  if jax.config.jax_cpu_collectives_implementation in (None, '', 'none'):
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   jax.distributed.initialize(**kw)
 
 

@@ -64,3 +64,36 @@ def test_two_processes_equal_one_process(tmp_path):
   assert a.keys() == b.keys()
   for k in a:
     np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.slow
+def test_distributed_launch_writes_once_and_matches_one_process(tmp_path):
+  """Two `launch.py --distributed` processes = one process, bit for bit."""
+  sents = ['the cat sat on the mat', 'a dog ate the fish', 'the bird sang',
+           'a cat saw the dog', 'the dog sat', 'a bird ate the fish']
+  (tmp_path / 't.txt').write_text('\n'.join(sents * 6) + '\n')
+  common = ['--dataset=text', f'--train_path={tmp_path}/t.txt',
+            f'--valid_path={tmp_path}/t.txt', '--max_length=8', '--batch_size=16',
+            '--gen_feature_size=8', '--num_layers_gen=1', '--disc_feature_size=8',
+            '--trainable_embedding_size=4', '--num_steps=4', '--eval_every=4',
+            '--checkpoint_every=2', '--log_every=2', '--num_eval_samples=16',
+            '--selection_metric=valid_nll', '--grad_chunks=2']
+  env = dict(ENV, JAX_NUM_CPU_DEVICES='1', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo')
+  port = _free_port()
+  launch = os.path.join(REPO, 'launch.py')
+  procs = [subprocess.Popen(
+      [sys.executable, launch, f'--workdir={tmp_path}/two', *common, '--distributed',
+       f'--coordinator_address=localhost:{port}', '--num_processes=2',
+       f'--process_id={i}'], env=env, cwd=REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  assert all(p.returncode == 0 for p in procs), outs[0][-2000:] + outs[1][-2000:]
+  subprocess.run([sys.executable, launch, f'--workdir={tmp_path}/one', *common],
+                 env=env, cwd=REPO, check=True, capture_output=True)
+  two = _flat(str(tmp_path / 'two' / 'checkpoints' / 'ckpt_000000004.npz'))
+  one = _flat(str(tmp_path / 'one' / 'checkpoints' / 'ckpt_000000004.npz'))
+  for k in one:
+    if k != '__meta__':
+      np.testing.assert_array_equal(one[k], two[k], err_msg=k)
+  rows = (tmp_path / 'two' / 'metrics.jsonl').read_text().splitlines()
+  assert len(rows) == len((tmp_path / 'one' / 'metrics.jsonl').read_text().splitlines())
