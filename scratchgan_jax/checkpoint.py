@@ -20,6 +20,8 @@ import jax
 import numpy as np
 
 _PATTERN = re.compile(r'^ckpt_(\d{9})\.npz$')
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class CheckpointError(ValueError):
@@ -36,6 +38,7 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
   os.makedirs(d, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=d, prefix='.tmp-', suffix=os.path.basename(path))
   try:
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; use the usual mode
     with os.fdopen(fd, 'wb') as f:
       f.write(payload)
       f.flush()
@@ -90,6 +93,7 @@ def mark_best(directory: str, path: str) -> str:
   fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-best')
   os.close(fd)
   shutil.copyfile(path, tmp)
+  os.chmod(tmp, 0o666 & ~_UMASK)
   os.replace(tmp, best)
   return best
 

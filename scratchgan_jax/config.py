@@ -129,6 +129,9 @@ class Config:
   num_processes: int = _f(0, 'Number of processes (0: from the environment).')
   process_id: int = _f(-1, 'This process (-1: from the environment).')
   num_devices: int = _f(0, 'Use only the first N devices (0: all).')
+  compute_dtype: str = _f('float32', 'Matmul inputs in float32 or bfloat16 '
+                          '(accumulation, gates, softmax and parameters stay '
+                          'float32).', ('float32', 'bfloat16'))
   grad_chunks: int = _f(8, 'Gradients are summed over this many fixed batch '
                         'chunks in a fixed order, so results are bit-identical '
                         'on every device count that divides it (must be a '

@@ -294,7 +294,9 @@ def load_text(train_path: str, valid_path: str = '', *, lowercase: bool = False,
 
 def load_tfds(name: str, *, data_dir: str = '', text_key: str = 'text',
               train_split: str = 'train', valid_split: str = 'validation',
-              **kw) -> Dataset:
+              lowercase: bool = False, max_length: int = 52,
+              max_vocab_size: int = 20000, skip_long: bool = False,
+              min_tokens: int = 0) -> Dataset:
   """Any TFDS text dataset through `tfds.data_source` (no TensorFlow needed)."""
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -324,8 +326,10 @@ def load_tfds(name: str, *, data_dir: str = '', text_key: str = 'text',
     return out
 
   return _sentences_dataset(f'tfds:{name}', read(train_split), read(valid_split),
-                            f'tfds:{name}/{train_split}',
-                            f'tfds:{name}/{valid_split}', **kw)
+                            f'tfds:{name}/{train_split}', f'tfds:{name}/{valid_split}',
+                            lowercase=lowercase, max_length=max_length,
+                            max_vocab_size=max_vocab_size, skip_long=skip_long,
+                            min_tokens=min_tokens)
 
 
 def load_glove(path: str, vocab: Vocab, seed: int) -> np.ndarray:

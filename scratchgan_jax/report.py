@@ -15,6 +15,7 @@ import json
 import os
 import time
 
+from absl import logging
 import numpy as np
 
 from scratchgan_jax import checkpoint as ckpt_lib
@@ -64,6 +65,7 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
   timings = {}
   for name in names:
     t = time.time()
+    logging.info('evaluate: %s on %d samples', name, len(sample_lists))
     if name == 'bleu':
       b = metrics_lib.bleu_all(sample_lists, ref_lists)
       results['bleu'] = {f'bleu{n}': v for n, v in b.items()}
@@ -174,6 +176,7 @@ def temperature_sweep(workdir: str, temperatures, *, compare_workdir: str = '',
     names = metric_names or (SWEEP_ORACLE if loaded[0].oracle_params is not None
                              else SWEEP_TEXT)
     for t in temperatures:
+      logging.info('sweep: %s at temperature %g (%s)', label, t, ', '.join(names))
       r = evaluate_run(wd, metric_names=names, num_samples=num_samples, temperature=t,
                        seed=seed, fed_encoder=fed_encoder, lm_steps=lm_steps,
                        write=False, loaded=loaded)
@@ -185,7 +188,17 @@ def temperature_sweep(workdir: str, temperatures, *, compare_workdir: str = '',
   for r in rows:
     csv.append(f"{r['run']},{r['temperature']}," + ','.join(str(r.get(k, '')) for k in keys))
   ckpt_lib.atomic_write_text(os.path.join(out_dir, 'sweep.csv'), '\n'.join(csv) + '\n')
-  _plots(rows, out_dir)
+  pngs = _plots(rows, out_dir)
+  md = ['# Temperature sweep', '', '| ' + ' | '.join(['run', 'temperature'] + keys) + ' |',
+        '|' + '---|' * (len(keys) + 2)]
+  for r in rows:
+    cells = [r['run'], f"{r['temperature']:g}"] + [
+        f'{r[k]:.4f}' if isinstance(r.get(k), float) else str(r.get(k, '')) for k in keys]
+    md.append('| ' + ' | '.join(cells) + ' |')
+  md += [''] + [f'![{p}]({p})' for p in pngs]
+  if not pngs:
+    md.append('(no plots: `pip install matplotlib` for the PNG curves)')
+  ckpt_lib.atomic_write_text(os.path.join(out_dir, 'sweep.md'), '\n'.join(md) + '\n')
   return rows
 
 

@@ -83,8 +83,9 @@ def make_optimizer(lr: float, beta1: float, train_pretrained: bool):
 
 
 def make_setup(cfg: Config, vocab_size: int, pretrained: np.ndarray | None = None,
-               eos: bool | None = None, compute_dtype=jnp.float32) -> Setup:
+               eos: bool | None = None) -> Setup:
   eos = (not cfg.is_oracle) if eos is None else eos
+  compute_dtype = jnp.dtype(cfg.compute_dtype)
   T = cfg.sequence_length
   gen = models.make_generator(
       vocab_size, T, feature_size=cfg.gen_feature_size,
@@ -188,8 +189,12 @@ def _l2_grad(params, weight: float, train_pretrained: bool):
   return value, grad
 
 
-def _add(a, b):
-  return jax.tree.map(jnp.add, a, b)
+def _apply(opt, opt_state, params, grads, l2_weight: float, train_pretrained: bool):
+  """Adds the L2 gradient, runs the optimiser; returns (params, opt_state, l2)."""
+  l2, l2_grads = _l2_grad(params, l2_weight, train_pretrained)
+  grads = jax.tree.map(jnp.add, grads, l2_grads)
+  updates, opt_state = opt.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, l2
 
 
 def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
@@ -216,10 +221,8 @@ def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
 
   grads, aux = chunked_grad(chunk_loss, disc_params, (_chunk(real, C), _chunk(fake, C)),
                             (k_real, k_fake), mesh)
-  l2, l2_grads = _l2_grad(disc_params, cfg.l2_disc, cfg.train_pretrained_embedding)
-  grads = _add(grads, l2_grads)
-  updates, disc_opt_state = setup.disc_opt.update(grads, disc_opt_state, disc_params)
-  disc_params = optax.apply_updates(disc_params, updates)
+  disc_params, disc_opt_state, l2 = _apply(setup.disc_opt, disc_opt_state, disc_params,
+                                           grads, cfg.l2_disc, cfg.train_pretrained_embedding)
   metrics = {
       'disc_loss': aux[0] + l2,
       'disc_ce': aux[0],
@@ -253,10 +256,8 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
 
   grads, aux = chunked_grad(chunk_loss, gen_params, (_chunk(fake, C), _chunk(returns, C)),
                             (k_gen, baseline), mesh)
-  l2, l2_grads = _l2_grad(gen_params, cfg.l2_gen, cfg.train_pretrained_embedding)
-  grads = _add(grads, l2_grads)
-  updates, gen_opt_state = setup.gen_opt.update(grads, gen_opt_state, gen_params)
-  gen_params = optax.apply_updates(gen_params, updates)
+  gen_params, gen_opt_state, l2 = _apply(setup.gen_opt, gen_opt_state, gen_params, grads,
+                                         cfg.l2_gen, cfg.train_pretrained_embedding)
   mask = models.sequence_mask(fake, setup.eos)
   n_tok = jnp.maximum(mask.sum(), 1)
   metrics = {
@@ -306,10 +307,8 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
 
   grads, nll = chunked_grad(chunk_loss, state.gen_params, _chunk(batch.sequence, C),
                             (key, n_tok), mesh)
-  l2, l2_grads = _l2_grad(state.gen_params, cfg.l2_gen, cfg.train_pretrained_embedding)
-  grads = _add(grads, l2_grads)
-  updates, g_opt = setup.gen_opt.update(grads, state.gen_opt_state, state.gen_params)
-  gp = optax.apply_updates(state.gen_params, updates)
+  gp, g_opt, l2 = _apply(setup.gen_opt, state.gen_opt_state, state.gen_params, grads,
+                         cfg.l2_gen, cfg.train_pretrained_embedding)
   new_state = state._replace(step=state.step + 1, gen_params=gp, gen_opt_state=g_opt)
   return new_state, {'mle_loss': nll + l2, 'train_nll': nll}
 

@@ -154,3 +154,16 @@ def test_lengths_from_sequences():
   s = np.array([[4, 0, 0], [1, 2, 3]])
   np.testing.assert_array_equal(data.lengths_from_sequences(s, True), [2, 3])
   np.testing.assert_array_equal(data.lengths_from_sequences(s, False), [3, 3])
+
+
+def test_tfds_text_dataset_without_tensorflow():
+  tfds = pytest.importorskip('tensorflow_datasets')
+  with tfds.testing.mock_data(num_examples=30):
+    ds = data.load_tfds('lm1b', text_key='text', valid_split='test', max_length=300,
+                        skip_long=True, lowercase=True)
+  assert ds.name == 'tfds:lm1b' and ds.eos
+  assert ds.train.shape[1] == 300 and 0 < len(ds.train) <= 30
+  assert ds.vocab.decode(ds.train[0]) == ds.train_sentences[0]
+  with tfds.testing.mock_data(num_examples=3):
+    with pytest.raises(data.DataError, match="no feature 'body'"):
+      data.load_tfds('lm1b', text_key='body', valid_split='test')

@@ -146,3 +146,15 @@ def test_update_is_identical_on_1_and_4_devices(tmp_path, objective):
   four = _device_run(4, str(tmp_path / 'four.npz'), objective)
   for k in one:
     np.testing.assert_array_equal(one[k], four[k], err_msg=k)
+
+
+def test_bfloat16_matmuls_and_reused_samples_train(tiny_corpus):
+  cfg = tiny_config(*tiny_corpus, compute_dtype='bfloat16', reuse_samples=True)
+  run = experiment.prepare(cfg)
+  s0 = train.init_state(run.setup, 0)
+  state, metrics = _steps(run, parallel.replicate(s0, run.mesh), 2)
+  host = parallel.to_host(state)
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert host.gen_params['generator']['in_proj'].dtype == np.float32  # params stay f32
+  assert not np.array_equal(host.gen_params['generator']['in_proj'],
+                            np.asarray(s0.gen_params['generator']['in_proj']))
