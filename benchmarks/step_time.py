@@ -117,6 +117,48 @@ def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
               grad_chunks=grad_chunks)
 
 
+def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
+  """Milliseconds of each part of a step, each jitted alone on the full batch."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from scratchgan_jax import losses  # pylint: disable=g-import-not-at-top
+  B, T = preset['batch_size'], preset['max_length']
+  cfg = Config(dataset='text', train_path='-', batch_size=B, max_length=T,
+               gen_feature_size=preset['gen_feature_size'],
+               num_layers_gen=preset['num_layers_gen'],
+               disc_feature_size=preset['disc_feature_size'],
+               trainable_embedding_size=preset['trainable_embedding_size'],
+               selection_metric='valid_nll', compute_dtype=compute_dtype)
+  setup = train.make_setup(cfg, preset['vocab'], None, eos=True)
+  gp = setup.gen.init(jax.random.key(0))
+  dp = setup.disc.init(jax.random.key(1))
+  key = jax.random.key(2)
+  seqs = jax.random.randint(key, (B, T), 1, preset['vocab'])
+  parts = {
+      'sample': jax.jit(lambda p, k: setup.gen.sample(p, k, B)[0]),
+      'disc_fwd': jax.jit(lambda p, k, x: setup.disc.apply(p, k, x, True)),
+      'disc_fwd_bwd_real_and_fake': jax.jit(jax.grad(
+          lambda p, k, x: losses.discriminator_loss(setup.disc.apply(p, k, x, True),
+                                                    setup.disc.apply(p, k, x, True)))),
+      'gen_rescore_fwd_bwd': jax.jit(jax.grad(
+          lambda p, k, x: -setup.gen.log_prob(p, x, k, True).sum())),
+  }
+  args = {'sample': (gp, key), 'disc_fwd': (dp, key, seqs),
+          'disc_fwd_bwd_real_and_fake': (dp, key, seqs),
+          'gen_rescore_fwd_bwd': (gp, key, seqs)}
+  out = {}
+  for name, f in parts.items():
+    jax.block_until_ready(f(*args[name]))
+    t = time.perf_counter()
+    for _ in range(steps):
+      r = f(*args[name])
+    jax.block_until_ready(r)
+    out[name + '_ms'] = (time.perf_counter() - t) / steps * 1e3
+  # One step = 2 samplings + D fwd/bwd on real and fake + D fwd + G rescoring.
+  out['sum_of_parts_ms'] = (2 * out['sample_ms'] + out['disc_fwd_bwd_real_and_fake_ms']
+                            + out['disc_fwd_ms'] + out['gen_rescore_fwd_bwd_ms'])
+  return out
+
+
 def main():
   p = argparse.ArgumentParser()
   p.add_argument('--preset', default='cpu-bench', choices=['paper', 'cpu-bench', 'sweep'])
@@ -125,7 +167,17 @@ def main():
                  help='0: the device count (fastest invariant setting)')
   p.add_argument('--peak_tflops', type=float, default=0.0)
   p.add_argument('--compute_dtype', default='float32', choices=['float32', 'bfloat16'])
+  p.add_argument('--breakdown', action='store_true',
+                 help='time the parts of a step (sampling, D, G) separately')
   a = p.parse_args()
+  if a.breakdown:
+    name = 'paper' if a.preset == 'sweep' else a.preset
+    r = breakdown(PRESETS[name], a.steps, a.compute_dtype)
+    r.update(benchmark='step_breakdown', preset=name, compute_dtype=a.compute_dtype,
+             device_kind=jax.devices()[0].device_kind, jax=jax.__version__,
+             cpus=os.cpu_count(), command=' '.join(sys.argv))
+    print(json.dumps(r))
+    return
   mesh = parallel.make_mesh()
   chunks = a.grad_chunks or mesh.size
   peak = peak_tflops(a.peak_tflops)

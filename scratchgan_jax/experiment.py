@@ -176,7 +176,7 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
 
   def evaluate_and_select(step):
     ev = _evaluate(run, state.gen_params, step, workdir)
-    writer.write(step, {'eval/' + k: v for k, v in ev.items()})
+    writer.write(step, {'eval': True, **ev})
     logging.info('eval step %d: %s', step,
                  ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
     if sel in ev and ev[sel] < best['value'] and chief and step > 0:
@@ -229,16 +229,16 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
 
 def summarize(workdir: str, rows: list[dict], best: dict, cfg: Config) -> dict:
   """summary.json and summary.md: metrics of the untrained, final and best model."""
-  evals = [r for r in rows if any(k.startswith('eval/') for k in r)]
+  evals = [r for r in rows if r.get('eval')]
   if not evals:
     return {}
   first, last = evals[0], evals[-1]
-  keys = [k for k in last if k.startswith('eval/')]
+  keys = [k for k in last if k not in ('step', 'eval')]
   summary = {
       'workdir': workdir, 'objective': cfg.objective, 'dataset': cfg.dataset,
       'untrained_step': first['step'], 'final_step': last['step'],
-      'untrained': {k[5:]: first.get(k) for k in keys},
-      'final': {k[5:]: last.get(k) for k in keys},
+      'untrained': {k: first.get(k) for k in keys},
+      'final': {k: last.get(k) for k in keys},
       'best': best,
   }
   ckpt_lib.atomic_write_text(os.path.join(workdir, 'summary.json'),
@@ -247,7 +247,7 @@ def summarize(workdir: str, rows: list[dict], best: dict, cfg: Config) -> dict:
            f'| metric | untrained (step {first["step"]}) | final (step {last["step"]}) |',
            '|---|---|---|']
   for k in keys:
-    lines.append(f'| {k[5:]} | {first.get(k, float("nan")):.4f} | {last[k]:.4f} |')
+    lines.append(f'| {k} | {first.get(k, float("nan")):.4f} | {last[k]:.4f} |')
   if best.get('step') is not None:
     lines += ['', f'Best checkpoint: step {best["step"]} '
               f'({best.get("metric")} = {best["value"]:.4f}), '

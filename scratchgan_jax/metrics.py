@@ -326,3 +326,42 @@ def longest_match(samples: Sequence[Sequence[str]], train: Sequence[Sequence[str
         break
     out[j] = best
   return out
+
+
+def ngram_neighbours(queries: Sequence[Sequence[str]], train: Sequence[Sequence[str]],
+                     k: int = 3, n: int = 3) -> list[list[tuple[int, float]]]:
+  """Top-k training sentences by cosine similarity of n-gram count vectors.
+
+  Returns, per query, [(train index, cosine)] best first (ties by index).
+  """
+  table: dict = {}
+  tr = _intern(train, table)
+  qs = _intern(queries, table)
+  index: dict = collections.defaultdict(list)
+  norms = np.zeros(len(tr))
+  for i, s in enumerate(tr):
+    counts = _ngram_counts(s, n)
+    norms[i] = math.sqrt(sum(c * c for c in counts.values()))
+    for g, c in counts.items():
+      index[g].append((i, c))
+  out = []
+  for q in qs:
+    counts = _ngram_counts(q, n)
+    qn = math.sqrt(sum(c * c for c in counts.values()))
+    dots: dict = collections.defaultdict(float)
+    for g, c in counts.items():
+      for i, tc in index.get(g, ()):
+        dots[i] += c * tc
+    scored = sorted(((-d / (qn * norms[i]), i) for i, d in dots.items()))[:k]
+    out.append([(i, -s) for s, i in scored])
+  return out
+
+
+def embedding_neighbours(query_emb: np.ndarray, train_emb: np.ndarray,
+                         k: int = 3) -> list[list[tuple[int, float]]]:
+  """Top-k training sentences by cosine similarity of sentence embeddings."""
+  q = query_emb / np.maximum(np.linalg.norm(query_emb, axis=1, keepdims=True), 1e-12)
+  t = train_emb / np.maximum(np.linalg.norm(train_emb, axis=1, keepdims=True), 1e-12)
+  sims = q @ t.T
+  top = np.argsort(-sims, axis=1, kind='stable')[:, :k]
+  return [[(int(i), float(sims[r, i])) for i in row] for r, row in enumerate(top)]

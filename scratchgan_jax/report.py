@@ -26,7 +26,7 @@ from scratchgan_jax import metrics as metrics_lib
 from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax.config import ConfigError
 
-ALL_TEXT = ('bleu', 'self_bleu', 'fed', 'ppl', 'length', 'novelty')
+ALL_TEXT = ('bleu', 'self_bleu', 'fed', 'ppl', 'length', 'novelty', 'neighbours')
 SWEEP_TEXT = ('bleu', 'self_bleu', 'fed', 'lm', 'rlm')
 SWEEP_ORACLE = ('nll_oracle', 'lm', 'rlm')
 ALL_ORACLE = ('nll_oracle', 'nll_test', 'length')
@@ -36,7 +36,7 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
                  metric_names: tuple[str, ...] = (), num_samples: int = 10000,
                  temperature: float = 1.0, seed: int = 0, fed_encoder: str = 'use',
                  max_references: int = 10000, lm_steps: int = 2000, write: bool = True,
-                 loaded=None) -> dict:
+                 loaded=None, num_neighbours: int = 5) -> dict:
   run, params, ckpt = loaded or experiment.load_generator(workdir, checkpoint,
                                                           prefer_best=True)
   ds = run.dataset
@@ -117,6 +117,25 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
           'longest_match_hist': np.bincount(lm, minlength=11).tolist(),
           'exact_copies': int(sum(tuple(s) in train_set for s in sample_lists)),
           'mean_longest_match': float(lm.mean())}
+    elif name == 'neighbours':
+      if ds.vocab is None:
+        continue  # token ids have no meaningful neighbours
+      train_text = list(dict.fromkeys(ds.train_sentences or []))  # unique, in order
+      picks = [i for i, s in enumerate(sample_lists) if s][:num_neighbours]
+      queries = [sample_lists[i] for i in picks]
+      ng = metrics_lib.ngram_neighbours(queries, [t.split(' ') for t in train_text])
+      entry = [{'sample': ' '.join(q),
+                'ngram3': [[train_text[i], round(c, 4)] for i, c in nb]}
+               for q, nb in zip(queries, ng)]
+      try:
+        enc = metrics_lib.make_encoder(fed_encoder)
+        emb = metrics_lib.embedding_neighbours(enc([' '.join(q) for q in queries]),
+                                               enc(train_text))
+        for e, nb in zip(entry, emb):
+          e[f'embedding[{fed_encoder}]'] = [[train_text[i], round(c, 4)] for i, c in nb]
+      except metrics_lib.EncoderUnavailable:
+        pass
+      results['neighbours'] = entry
     else:
       raise ConfigError(f'--metrics: unknown metric {name!r}')
     timings[name] = round(time.time() - t, 2)
@@ -253,7 +272,7 @@ def _markdown(r: dict) -> str:
   lines = ['# Evaluation', '', f'Source: `{r["source"]}`, {r["num_samples"]} samples, '
            f'tokenisation: {r["tokenisation"]}.', '', '| metric | value |', '|---|---|']
   for k, v in r.items():
-    if k in ('source', 'num_samples', 'tokenisation', 'seconds'):
+    if k in ('source', 'num_samples', 'tokenisation', 'seconds', 'neighbours'):
       continue
     if isinstance(v, dict):
       for kk, vv in v.items():
@@ -263,6 +282,16 @@ def _markdown(r: dict) -> str:
           lines.append(f'| {k}/{kk} | {vv} |')
     elif isinstance(v, float):
       lines.append(f'| {k} | {v:.4f} |')
+  if r.get('neighbours'):
+    lines += ['', '## Nearest training sentences', '']
+    for e in r['neighbours']:
+      lines.append(f"**Sample:** {e['sample']}")
+      for kind, nbs in e.items():
+        if kind == 'sample':
+          continue
+        lines.append(f'- by {kind} similarity:')
+        lines += [f'  - ({c:.3f}) {t}' for t, c in nbs]
+      lines.append('')
   return '\n'.join(lines) + '\n'
 
 

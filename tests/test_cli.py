@@ -112,14 +112,21 @@ def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
                       f'--train_path={files}/train.txt', f'--valid_path={files}/valid.txt')
   assert rc == 0, err
   rc, out, err = launch('--mode=evaluate', f'--workdir={w}', '--eval_num_samples=40',
-                        '--metrics=bleu,self_bleu,ppl,length,novelty,lm,rlm', '--lm_steps=20')
+                        '--metrics=bleu,self_bleu,ppl,length,novelty,lm,rlm,neighbours',
+                        '--lm_steps=20')
   assert rc == 0, err
   res = json.load(open(os.path.join(w, 'eval', 'metrics.json')))
   assert res['num_samples'] == 40 and res['bleu']['num_references'] == 3
   for k in ('bleu2', 'bleu5'):
     assert 0 <= res['bleu'][k] <= 1
   assert res['valid_ppl'] > 1 and res['lm_score'] > 0 and res['reverse_lm_score'] > 0
-  assert os.path.exists(os.path.join(w, 'eval', 'report.md'))
+  nbs = res['neighbours']
+  assert nbs and all('ngram3' in e for e in nbs)
+  for e in nbs:  # neighbours are distinct training sentences
+    for kind in [k for k in e if k != 'sample']:
+      texts = [t for t, _ in e[kind]]
+      assert len(texts) == len(set(texts)) and set(texts) <= set(TINY_SENTENCES)
+  assert 'Nearest training sentences' in open(os.path.join(w, 'eval', 'report.md')).read()
   # Another system's samples: real sentences score BLEU 1 against themselves.
   (tmp_path / 's.txt').write_text('\n'.join(TINY_SENTENCES[:3]) + '\n')
   rc, out, err = launch('--mode=evaluate', f'--workdir={w}', f'--samples_path={tmp_path}/s.txt',

@@ -146,3 +146,13 @@ def test_fed_ranks_real_text_closer_than_shuffled_words(name):
 def test_unknown_encoder_is_a_clear_error():
   with pytest.raises(metrics.EncoderUnavailable, match="unknown FED encoder 'nope'"):
     metrics.make_encoder('nope')
+
+
+def test_ngram_neighbours_find_the_obvious_match():
+  train = [['a', 'b', 'c', 'd'], ['x', 'y', 'z', 'w'], ['a', 'b', 'c', 'q']]
+  nb = metrics.ngram_neighbours([['a', 'b', 'c', 'd'], ['x', 'y', 'z', 'k']], train, k=2)
+  assert nb[0][0] == (0, pytest.approx(1.0)) and nb[0][1][0] == 2
+  assert nb[1][0][0] == 1 and len(nb[1]) == 1  # only one sentence shares a 3-gram
+  emb = metrics.embedding_neighbours(np.array([[1.0, 0.0]]),
+                                     np.array([[0.0, 1.0], [2.0, 0.1], [1.0, 1.0]]), k=2)
+  assert [i for i, _ in emb[0]] == [1, 2]
