@@ -140,5 +140,7 @@ def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
   assert rc == 0, err
   csv = open(os.path.join(w, 'eval', 'sweep.csv')).read().splitlines()
   assert len(csv) == 3 and csv[0].startswith('run,temperature,bleu2')
+  md = open(os.path.join(w, 'eval', 'sweep.md')).read()
+  assert '| run | temperature | bleu2' in md and md.count('| w | ') == 2
   rc, _, err = launch('--mode=evaluate', f'--workdir={w}', '--metrics=wat')
   assert_clean_error(rc, err, "unknown metric 'wat'")
