@@ -60,7 +60,8 @@ flags.DEFINE_string('metrics', '', 'evaluate: comma-separated subset of bleu, '
                     '(default: all that apply).')
 flags.DEFINE_integer('eval_num_samples', 10000, 'evaluate: samples drawn from the model.')
 flags.DEFINE_string('temperatures', '', 'evaluate: comma-separated softmax '
-                    'temperatures for a quality-diversity sweep, e.g. 0.7,0.8,...,1.3.')
+                    'temperatures for a quality-diversity sweep, or "default" '
+                    '(0.7,0.8,...,1.3).')
 flags.DEFINE_string('compare_workdir', '', 'evaluate sweep: a second run (e.g. the '
                     'MLE baseline) drawn on the same axes.')
 flags.DEFINE_integer('lm_steps', 2000, 'evaluate: training steps of the LSTM '

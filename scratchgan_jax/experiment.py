@@ -183,7 +183,8 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
       best.update(value=float(ev[sel]), step=step, metric=sel)
       path = save(state, step)
       ckpt_lib.mark_best(ckpt_dir, path)
-    return ev
+      return path
+    return None
 
   if start == 0:
     evaluate_and_select(0)
@@ -200,7 +201,9 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
     state, metrics = update(state, parallel.shard_batch(batch, run.mesh))
     progress.update(step)
     is_last = step == cfg.num_steps
-    if step % cfg.log_every == 0 or is_last or step % cfg.checkpoint_every == 0:
+    is_eval = step % cfg.eval_every == 0 or is_last
+    is_ckpt = step % cfg.checkpoint_every == 0 or is_last
+    if step % cfg.log_every == 0 or is_eval or is_ckpt:  # check before using the state
       m = {k: float(v) for k, v in parallel.to_host(metrics).items()}
       bad = _finite(m)
       if bad:
@@ -218,9 +221,9 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
                      '  '.join(f'{k}={v:.4g}' for k, v in m.items()
                                if k != 'steps_per_s'), sps,
                      writers.format_seconds(eta))
-    if step % cfg.eval_every == 0 or is_last:
-      evaluate_and_select(step)
-    if step % cfg.checkpoint_every == 0 or is_last:
+    if is_eval:
+      last_saved = evaluate_and_select(step) or last_saved
+    if is_ckpt and last_saved != ckpt_lib.path_for(ckpt_dir, step):
       last_saved = save(state, step) or last_saved
   progress.close()
   summary = summarize(workdir, writer.read(), best, cfg) if chief else {}

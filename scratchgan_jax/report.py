@@ -28,6 +28,7 @@ from scratchgan_jax.config import ConfigError
 
 ALL_TEXT = ('bleu', 'self_bleu', 'fed', 'ppl', 'length', 'novelty', 'neighbours')
 SWEEP_TEXT = ('bleu', 'self_bleu', 'fed', 'lm', 'rlm')
+DEFAULT_TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 SWEEP_ORACLE = ('nll_oracle', 'lm', 'rlm')
 ALL_ORACLE = ('nll_oracle', 'nll_test', 'length')
 
@@ -146,6 +147,8 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
   os.makedirs(out_dir, exist_ok=True)
   ckpt_lib.atomic_write_text(os.path.join(out_dir, 'metrics.json'),
                              json.dumps(results, indent=2))
+  if 'length' in results:
+    results['plots'] = _length_plot(results['length'], out_dir)
   ckpt_lib.atomic_write_text(os.path.join(out_dir, 'report.md'), _markdown(results))
   return results
 
@@ -268,6 +271,27 @@ def _plots(rows, out_dir) -> list[str]:
   return written
 
 
+def _length_plot(length: dict, out_dir: str) -> list[str]:
+  """Sentence-length histogram of the samples against the data (PNG)."""
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return []
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  for key, label in (('data_hist', 'data'), ('samples_hist', 'samples')):
+    h = np.asarray(length[key], float)
+    ax.plot(np.arange(len(h)), h / max(h.sum(), 1), drawstyle='steps-mid', label=label)
+  ax.set_xlabel('tokens per sentence')
+  ax.set_ylabel('fraction')
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(out_dir, 'length_hist.png'), dpi=100)
+  plt.close(fig)
+  return ['length_hist.png']
+
+
 def _markdown(r: dict) -> str:
   lines = ['# Evaluation', '', f'Source: `{r["source"]}`, {r["num_samples"]} samples, '
            f'tokenisation: {r["tokenisation"]}.', '', '| metric | value |', '|---|---|']
@@ -282,6 +306,8 @@ def _markdown(r: dict) -> str:
           lines.append(f'| {k}/{kk} | {vv} |')
     elif isinstance(v, float):
       lines.append(f'| {k} | {v:.4f} |')
+  for png in r.get('plots', []):
+    lines += ['', f'![{png}]({png})']
   if r.get('neighbours'):
     lines += ['', '## Nearest training sentences', '']
     for e in r['neighbours']:
@@ -299,7 +325,8 @@ def main_from_flags(workdir: str, flags_obj, checkpoint: str) -> None:
   names = tuple(m for m in flags_obj.metrics.split(',') if m) if flags_obj.metrics else ()
   if flags_obj.temperatures:
     try:
-      temps = [float(t) for t in flags_obj.temperatures.split(',')]
+      temps = (list(DEFAULT_TEMPERATURES) if flags_obj.temperatures == 'default'
+               else [float(t) for t in flags_obj.temperatures.split(',')])
     except ValueError:
       raise ConfigError(f'--temperatures={flags_obj.temperatures!r}: expected '
                         'comma-separated numbers') from None

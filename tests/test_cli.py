@@ -126,7 +126,10 @@ def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
     for kind in [k for k in e if k != 'sample']:
       texts = [t for t, _ in e[kind]]
       assert len(texts) == len(set(texts)) and set(texts) <= set(TINY_SENTENCES)
-  assert 'Nearest training sentences' in open(os.path.join(w, 'eval', 'report.md')).read()
+  report = open(os.path.join(w, 'eval', 'report.md')).read()
+  assert 'Nearest training sentences' in report
+  if os.path.exists(os.path.join(w, 'eval', 'length_hist.png')):  # with matplotlib
+    assert '![length_hist.png](length_hist.png)' in report
   # Another system's samples: real sentences score BLEU 1 against themselves.
   (tmp_path / 's.txt').write_text('\n'.join(TINY_SENTENCES[:3]) + '\n')
   rc, out, err = launch('--mode=evaluate', f'--workdir={w}', f'--samples_path={tmp_path}/s.txt',
