@@ -25,14 +25,17 @@ def sigmoid_cross_entropy(logits: jax.Array, label: float) -> jax.Array:
   return jnp.maximum(logits, 0) - logits * label + jnp.log1p(jnp.exp(-jnp.abs(logits)))
 
 
-def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
-  """0.5 CE(real, 1) + 0.5 CE(fake, 0), each averaged over batch x time.
+def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array,
+                       normalizer: float | None = None) -> jax.Array:
+  """0.5 CE(real, 1) + 0.5 CE(fake, 0), averaged over batch x time.
 
   As in the original, masked steps (logit 0) stay in the average; they add a
-  constant and no gradient.
+  constant and no gradient. `normalizer` (default: the number of positions)
+  lets a chunk of a batch be divided by the whole batch's B x T.
   """
-  return (0.5 * sigmoid_cross_entropy(real_logits, 1.0).mean()
-          + 0.5 * sigmoid_cross_entropy(fake_logits, 0.0).mean())
+  n = real_logits.size if normalizer is None else normalizer
+  return (0.5 * sigmoid_cross_entropy(real_logits, 1.0).sum()
+          + 0.5 * sigmoid_cross_entropy(fake_logits, 0.0).sum()) / n
 
 
 def l2_loss(params) -> jax.Array:
@@ -43,27 +46,29 @@ def l2_loss(params) -> jax.Array:
   return sum(0.5 * jnp.sum(jnp.square(x)) for x in leaves)
 
 
-def update_baseline(baseline: jax.Array, returns: jax.Array,
+def update_baseline(baseline: jax.Array, mean_return: jax.Array,
                     decay: float) -> jax.Array:
   """b <- decay * b + (1 - decay) * mean(R), the mean over batch and time."""
-  return decay * baseline + (1.0 - decay) * returns.mean()
+  return decay * baseline + (1.0 - decay) * mean_return
 
 
 def reinforce_loss(log_probs: jax.Array, returns: jax.Array, baseline: jax.Array,
-                   reduction: str = 'sum') -> jax.Array:
+                   reduction: str = 'sum', batch_size: int | None = None) -> jax.Array:
   """-stop_gradient(R_t - b) log p(x_t), masked through `log_probs` (0 past PAD).
 
   reduction 'sum': summed over time, averaged over the batch (the paper);
-  'mean': averaged over batch x time (the original code).
+  'mean': averaged over batch x time (the original code). `batch_size`
+  (default: the rows given) lets a chunk be divided by the whole batch.
   """
-  per_token = -jax.lax.stop_gradient(returns - baseline) * log_probs
+  B = log_probs.shape[0] if batch_size is None else batch_size
+  total = (-jax.lax.stop_gradient(returns - baseline) * log_probs).sum()
   if reduction == 'sum':
-    return per_token.sum(axis=1).mean()
+    return total / B
   if reduction == 'mean':
-    return per_token.mean()
+    return total / (B * log_probs.shape[1])
   raise ValueError(f'unknown reduction {reduction!r}')
 
 
-def mle_loss(log_probs: jax.Array, mask: jax.Array) -> jax.Array:
+def mle_loss(log_probs: jax.Array, num_tokens: jax.Array) -> jax.Array:
   """Negative log-likelihood per valid token (teacher forcing)."""
-  return -log_probs.sum() / jnp.maximum(mask.sum(), 1)
+  return -log_probs.sum() / jnp.maximum(num_tokens, 1)

@@ -211,8 +211,7 @@ def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
     # One dropout mask per network call, shared by all chunks (same key).
     real_logits = setup.disc.apply(dp, k_real, real_c, True)
     fake_logits = setup.disc.apply(dp, k_fake, fake_c, True)
-    ce = (0.5 * losses.sigmoid_cross_entropy(real_logits, 1.0).sum()
-          + 0.5 * losses.sigmoid_cross_entropy(fake_logits, 0.0).sum()) / (B * T)
+    ce = losses.discriminator_loss(real_logits, fake_logits, normalizer=B * T)
     rm = models.sequence_mask(real_c, setup.eos)
     fm = models.sequence_mask(fake_c, setup.eos)
     aux = jnp.stack([ce, (jax.nn.sigmoid(real_logits) * rm).sum(), rm.sum(),
@@ -244,14 +243,13 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   rewards = losses.rewards_from_logits(disc_logits)
   returns = losses.discounted_returns(rewards, cfg.gamma)
   mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
-  baseline = cfg.baseline_decay * baseline + (1.0 - cfg.baseline_decay) * mean_return
-  norm = B if cfg.gen_loss_reduction == 'sum' else B * T
+  baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
 
   def chunk_loss(gp, chunk, extras):
     fake_c, returns_c = chunk
     key, b = extras
     lp = setup.gen.log_prob(gp, fake_c, key, True)
-    pg = (-jax.lax.stop_gradient(returns_c - b) * lp).sum() / norm
+    pg = losses.reinforce_loss(lp, returns_c, b, cfg.gen_loss_reduction, batch_size=B)
     return pg, jnp.stack([pg, -lp.sum()])
 
   grads, aux = chunked_grad(chunk_loss, gen_params, (_chunk(fake, C), _chunk(returns, C)),
@@ -302,7 +300,7 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
 
   def chunk_loss(gp, seq_c, extras):
     k, n = extras
-    nll = -setup.gen.log_prob(gp, seq_c, k, True).sum() / n
+    nll = losses.mle_loss(setup.gen.log_prob(gp, seq_c, k, True), n)
     return nll, nll
 
   grads, nll = chunked_grad(chunk_loss, state.gen_params, _chunk(batch.sequence, C),

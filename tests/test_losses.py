@@ -26,7 +26,7 @@ def test_rewards_are_bounded_and_zero_at_masked_logits():
 
 def test_baseline_is_updated_before_use_with_mean_over_batch_and_time():
   returns = jnp.array([[1.0, 2.0], [3.0, 6.0]])
-  b = losses.update_baseline(jnp.float32(0.5), returns, decay=0.08)
+  b = losses.update_baseline(jnp.float32(0.5), returns.mean(), decay=0.08)
   np.testing.assert_allclose(float(b), 0.08 * 0.5 + 0.92 * 3.0, rtol=1e-6)
 
 
@@ -55,3 +55,20 @@ def test_discriminator_loss_matches_formula():
 def test_l2_loss_is_half_sum_of_squares():
   params = {'a': jnp.array([1.0, 2.0]), 'b': {'c': jnp.array([[3.0]])}}
   assert float(losses.l2_loss(params)) == pytest.approx(0.5 * (1 + 4 + 9))
+
+
+def test_chunked_normalisers_add_up_to_the_whole_batch():
+  rng = np.random.default_rng(1)
+  real, fake = (jnp.asarray(rng.normal(size=(4, 5))) for _ in range(2))
+  whole = losses.discriminator_loss(real, fake)
+  parts = sum(losses.discriminator_loss(real[i:i + 2], fake[i:i + 2], normalizer=20)
+              for i in (0, 2))
+  np.testing.assert_allclose(float(parts), float(whole), rtol=1e-6)
+  lp = jnp.asarray(-rng.uniform(size=(4, 5)))
+  ret = jnp.asarray(rng.normal(size=(4, 5)))
+  for red in ('sum', 'mean'):
+    whole = losses.reinforce_loss(lp, ret, 0.1, red)
+    parts = sum(losses.reinforce_loss(lp[i:i + 2], ret[i:i + 2], 0.1, red, batch_size=4)
+                for i in (0, 2))
+    np.testing.assert_allclose(float(parts), float(whole), rtol=1e-6)
+  assert float(losses.mle_loss(jnp.array([[-1.0, -3.0, 0.0]]), 2)) == pytest.approx(2.0)
