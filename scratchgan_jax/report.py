@@ -62,7 +62,8 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
   refs = (ds.valid_sentences or [])[:max_references]
   ref_lists = [r.split(' ') for r in refs]
   results = {'source': source, 'num_samples': len(sample_lists),
-             'tokenisation': 'split on single spaces, case kept' if ds.vocab else 'token ids'}
+             'tokenisation': 'split on single spaces' if ds.vocab else 'token ids',
+             'lowercased': bool(run.cfg.lowercase) if ds.vocab else None}
   timings = {}
   for name in names:
     t = time.time()
@@ -293,10 +294,12 @@ def _length_plot(length: dict, out_dir: str) -> list[str]:
 
 
 def _markdown(r: dict) -> str:
+  case = {True: ', lowercased', False: ', case kept'}.get(r.get('lowercased'), '')
   lines = ['# Evaluation', '', f'Source: `{r["source"]}`, {r["num_samples"]} samples, '
-           f'tokenisation: {r["tokenisation"]}.', '', '| metric | value |', '|---|---|']
+           f'tokenisation: {r["tokenisation"]}{case}.', '', '| metric | value |',
+           '|---|---|']
   for k, v in r.items():
-    if k in ('source', 'num_samples', 'tokenisation', 'seconds', 'neighbours'):
+    if k in ('source', 'num_samples', 'tokenisation', 'lowercased', 'seconds', 'neighbours'):
       continue
     if isinstance(v, dict):
       for kk, vv in v.items():

@@ -117,6 +117,7 @@ def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
   assert rc == 0, err
   res = json.load(open(os.path.join(w, 'eval', 'metrics.json')))
   assert res['num_samples'] == 40 and res['bleu']['num_references'] == 3
+  assert res['tokenisation'] == 'split on single spaces' and res['lowercased'] is False
   for k in ('bleu2', 'bleu5'):
     assert 0 <= res['bleu'][k] <= 1
   assert res['valid_ppl'] > 1 and res['lm_score'] > 0 and res['reverse_lm_score'] > 0
