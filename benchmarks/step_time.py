@@ -68,7 +68,7 @@ def model_flops(p: dict, batch_size: int) -> float:
 
 
 def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
-            compute_dtype: str = 'float32'):
+            compute_dtype: str = 'float32', memory_budget_gb: float = 0.0):
   cfg = Config(dataset='text', train_path='-', objective='gan',
                batch_size=batch_size, max_length=preset['max_length'],
                gen_feature_size=preset['gen_feature_size'],
@@ -76,11 +76,12 @@ def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
                disc_feature_size=preset['disc_feature_size'],
                trainable_embedding_size=preset['trainable_embedding_size'],
                grad_chunks=grad_chunks, selection_metric='valid_nll',
-               compute_dtype=compute_dtype)
+               compute_dtype=compute_dtype, memory_budget_gb=memory_budget_gb)
   rng = np.random.default_rng(0)
   pre = (rng.normal(0, 0.38, (preset['vocab'], preset['pretrained_dim'])).astype(np.float32)
          if preset['pretrained_dim'] else None)
-  setup = train.make_setup(cfg, preset['vocab'], pre, eos=True)
+  setup = train.resolve_chunks(train.make_setup(cfg, preset['vocab'], pre, eos=True), mesh)
+  grad_chunks = setup.grad_chunks
   state = parallel.replicate(train.init_state(setup, 0), mesh)
   T = preset['max_length']
   lengths = rng.integers(22, T, size=batch_size)
@@ -169,6 +170,15 @@ def main():
   p.add_argument('--compute_dtype', default='float32', choices=['float32', 'bfloat16'])
   p.add_argument('--breakdown', action='store_true',
                  help='time the parts of a step (sampling, D, G) separately')
+  p.add_argument('--batch_sizes', default='',
+                 help='comma-separated global batch sizes (overrides the preset)')
+  p.add_argument('--microbatch', type=int, default=0,
+                 help='fixed microbatch: grad_chunks = batch / microbatch')
+  p.add_argument('--vocab', type=int, default=0, help='override the vocabulary size')
+  p.add_argument('--auto_chunks', action='store_true',
+                 help='automatic microbatching (grad_chunks=0, the default of launch.py)')
+  p.add_argument('--memory_budget_gb', type=float, default=0.0,
+                 help='with --auto_chunks: the budget (0: the platform default)')
   a = p.parse_args()
   if a.breakdown:
     name = 'paper' if a.preset == 'sweep' else a.preset
@@ -181,13 +191,24 @@ def main():
   mesh = parallel.make_mesh()
   chunks = a.grad_chunks or mesh.size
   peak = peak_tflops(a.peak_tflops)
-  runs = ([('paper', PRESETS['paper'], b) for b in (512, 1024, 2048, 4096, 8192)]
-          if a.preset == 'sweep' else [(a.preset, PRESETS[a.preset],
-                                        PRESETS[a.preset]['batch_size'])])
-  for name, preset, b in runs:
-    if b % mesh.size or b % chunks:
+  name = 'paper' if a.preset == 'sweep' else a.preset
+  preset = dict(PRESETS[name])
+  if a.vocab:
+    preset['vocab'] = a.vocab
+  if a.batch_sizes:
+    sizes = [int(b) for b in a.batch_sizes.split(',')]
+  elif a.preset == 'sweep':
+    sizes = [512, 1024, 2048, 4096, 8192]
+  else:
+    sizes = [preset['batch_size']]
+  for b in sizes:
+    c = 0 if a.auto_chunks else (b // a.microbatch if a.microbatch else chunks)
+    if b % mesh.size or (c and (b % c or c % mesh.size)):
       continue
-    r = measure(preset, b, a.steps, chunks, mesh, a.compute_dtype)
+    r = measure(preset, b, a.steps, c, mesh, a.compute_dtype, a.memory_budget_gb)
+    r['vocab'] = preset['vocab']
+    r['microbatch'] = b // r['grad_chunks']
+    r['auto_chunks'] = bool(a.auto_chunks)
     r['compute_dtype'] = a.compute_dtype
     r['achieved_tflops'] = r['model_flops_per_step'] * r['steps_per_s'] / 1e12
     r['flop_utilisation'] = r['achieved_tflops'] / peak if peak else None

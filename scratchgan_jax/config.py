@@ -132,10 +132,16 @@ class Config:
   compute_dtype: str = _f('float32', 'Matmul inputs in float32 or bfloat16 '
                           '(accumulation, gates, softmax and parameters stay '
                           'float32).', ('float32', 'bfloat16'))
-  grad_chunks: int = _f(8, 'Gradients are summed over this many fixed batch '
-                        'chunks in a fixed order, so results are bit-identical '
-                        'on every device count that divides it (must be a '
-                        'multiple of the device count).')
+  grad_chunks: int = _f(0, '0 (default): automatic microbatching, the fewest '
+                        'batch chunks per device whose step fits '
+                        '--memory_budget_gb (one chunk per device when it '
+                        'fits: the fastest path). N: gradients are summed over '
+                        'exactly N fixed chunks in a fixed order, so results '
+                        'are bit-identical on every device count that divides '
+                        'N (must be a multiple of the device count).')
+  memory_budget_gb: float = _f(0.0, 'Memory one update step may use per device, '
+                               'in GiB, for automatic microbatching (0: 60% of '
+                               "an accelerator's memory, 25% of host RAM on CPU).")
 
   def replace(self, **kw) -> 'Config':
     return dataclasses.replace(self, **kw)
@@ -198,12 +204,17 @@ class Config:
                 'num_layers_disc', 'max_length', 'max_vocab_size',
                 'oracle_vocab_size', 'oracle_embedding_size',
                 'oracle_hidden_size', 'oracle_length', 'oracle_num_train',
-                'oracle_num_valid', 'num_disc_updates', 'num_gen_updates',
-                'grad_chunks']
+                'oracle_num_valid', 'num_disc_updates', 'num_gen_updates']
     for name in positive:
       if getattr(self, name) <= 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
-    if self.batch_size % self.grad_chunks:
+    if self.grad_chunks < 0:
+      raise ConfigError(f'--grad_chunks={self.grad_chunks}: must be >= 0 '
+                        '(0: automatic)')
+    if self.memory_budget_gb < 0:
+      raise ConfigError(f'--memory_budget_gb={self.memory_budget_gb}: must be >= 0 '
+                        '(0: the platform default)')
+    if self.grad_chunks and self.batch_size % self.grad_chunks:
       raise ConfigError(f'--batch_size={self.batch_size} is not divisible by '
                         f'--grad_chunks={self.grad_chunks}')
     if self.max_length < 2:

@@ -292,7 +292,8 @@ class Generator(hk.Module):
       # Inverse-CDF draw: one uniform per row instead of V Gumbel variates.
       cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
       u = jax.random.uniform(k, (batch_size, 1)) * cdf[:, -1:]
-      tok = jnp.minimum((cdf < u).sum(-1), self.vocab_size - 1).astype(jnp.int32)
+      # `<=` skips zero-probability tokens, also at u = 0 (never PAD by default).
+      tok = jnp.minimum((cdf <= u).sum(-1), self.vocab_size - 1).astype(jnp.int32)
       return (state, tok), tok
 
     init = (core.initial_state(batch_size),

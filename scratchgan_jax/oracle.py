@@ -64,7 +64,9 @@ def load_oracle(path: str) -> dict[str, np.ndarray]:
 
 
 def _cpu():
-  return jax.devices('cpu')[0]
+  # This process's own CPU device: in a multi-process run `jax.devices('cpu')`
+  # lists every process's devices, and [0] belongs to process 0.
+  return jax.local_devices(backend='cpu')[0]
 
 
 def _cell(p, x, h, c):

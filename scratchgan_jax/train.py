@@ -60,6 +60,9 @@ class Setup:
   disc: models.DiscriminatorFns
   gen_opt: optax.GradientTransformation
   disc_opt: optax.GradientTransformation
+  # Gradient chunks per step; 0 until `resolve_chunks` picks them for a mesh.
+  grad_chunks: int = 0
+  embedding_dim: int = 0  # pretrained + trainable embedding width
 
 
 def _labels(params, train_pretrained: bool):
@@ -104,7 +107,10 @@ def make_setup(cfg: Config, vocab_size: int, pretrained: np.ndarray | None = Non
   tp = cfg.train_pretrained_embedding
   return Setup(cfg, vocab_size, T, eos, gen, disc,
                make_optimizer(cfg.gen_lr, cfg.gen_beta1, tp),
-               make_optimizer(cfg.disc_lr, cfg.disc_beta1, tp))
+               make_optimizer(cfg.disc_lr, cfg.disc_beta1, tp),
+               grad_chunks=cfg.grad_chunks,
+               embedding_dim=cfg.trainable_embedding_size
+               + (pretrained.shape[1] if pretrained is not None else 0))
 
 
 def init_state(setup: Setup, seed: int) -> TrainState:
@@ -135,8 +141,11 @@ def init_state(setup: Setup, seed: int) -> TrainState:
 # each device computes the gradients of its own chunks one after the other
 # (the same program for every chunk, whatever the mesh), and the per-chunk
 # gradients are gathered and added in a fixed order. Results are bit-identical
-# for every device count that divides `grad_chunks`. On one accelerator,
-# `grad_chunks=1` gives the whole batch to one kernel (fastest).
+# for every device count that divides `grad_chunks` (an explicit
+# `--grad_chunks=N`). The default, `grad_chunks=0`, picks the fewest chunks
+# that fit the memory budget (`resolve_chunks`): one per device when the batch
+# fits, the fastest path; results then agree across device counts to float
+# rounding, not bit for bit.
 
 
 def _chunk(x, c):
@@ -180,6 +189,17 @@ def chunked_grad(loss_fn, params, chunks, extras, mesh):
   return _sum_chunks(out, mesh)
 
 
+def chunked_map(fn, params, chunks, extras, mesh):
+  """[fn(params, chunk, extras) for each chunk], each device over its own chunks."""
+  def local(params, chunks, extras):
+    return jax.lax.map(lambda c: fn(params, c, extras), chunks)
+
+  if mesh is None:
+    return local(params, chunks, extras)
+  return jax.shard_map(local, mesh=mesh, in_specs=(P(), P('data'), P()),
+                       out_specs=P('data'), check_vma=False)(params, chunks, extras)
+
+
 def _l2_grad(params, weight: float, train_pretrained: bool):
   """(weight * sum w^2/2, its gradient) over trainable params (frozen: zero)."""
   return jax.value_and_grad(
@@ -197,7 +217,7 @@ def _apply(opt, opt_state, params, grads, l2_weight: float, train_pretrained: bo
 def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
                  real, key):
   cfg = setup.cfg
-  C = cfg.grad_chunks
+  C = setup.grad_chunks
   k_sample, k_real, k_fake = jax.random.split(key, 3)
   B, T = real.shape
   fake, _ = setup.gen.sample(gen_params, k_sample, B)
@@ -231,12 +251,16 @@ def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
 def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
                 baseline, key, fake=None, batch_size=None):
   cfg = setup.cfg
-  C = cfg.grad_chunks
+  C = setup.grad_chunks
   k_sample, k_disc, k_gen = jax.random.split(key, 3)
   if fake is None:
     fake, _ = setup.gen.sample(gen_params, k_sample, batch_size)
   B, T = fake.shape
-  disc_logits = jax.lax.stop_gradient(setup.disc.apply(disc_params, k_disc, fake, True))
+  # The rewards' discriminator pass runs chunk by chunk too, so its
+  # activations are bounded by the microbatch (same dropout key: same mask).
+  disc_logits = jax.lax.stop_gradient(chunked_map(
+      lambda dp, c, k: setup.disc.apply(dp, k, c, True), disc_params,
+      _chunk(fake, C), k_disc, mesh).reshape(B, T))
   rewards = losses.rewards_from_logits(disc_logits)
   returns = losses.discounted_returns(rewards, cfg.gamma)
   mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
@@ -268,6 +292,7 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
 
 def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None):
   """One ScratchGAN step: discriminator update(s), then generator update(s)."""
+  setup = resolve_chunks(setup, mesh)
   cfg = setup.cfg
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
   gp, dp = state.gen_params, state.disc_params
@@ -290,8 +315,9 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
 
 def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None):
   """One maximum-likelihood (teacher forcing) step of the generator."""
+  setup = resolve_chunks(setup, mesh)
   cfg = setup.cfg
-  C = cfg.grad_chunks
+  C = setup.grad_chunks
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
   n_tok = jnp.maximum(models.sequence_mask(batch.sequence, setup.eos).sum(), 1)
 
@@ -309,7 +335,12 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
 
 
 def update_fn(setup: Setup, mesh=None):
-  """The update step as a pure function `(state, batch) -> (state, metrics)`."""
+  """The update step as a pure function `(state, batch) -> (state, metrics)`.
+
+  With `grad_chunks=0` (automatic) the chunk count is chosen here for `mesh`
+  (see `resolve_chunks`).
+  """
+  setup = resolve_chunks(setup, mesh)
   fn = gan_update if setup.cfg.objective == 'gan' else mle_update
   return functools.partial(fn, setup, mesh=mesh)
 
@@ -317,15 +348,110 @@ def update_fn(setup: Setup, mesh=None):
 def compile_update(setup: Setup, mesh, donate: bool = True):
   """jit(update) with replicated state and the batch sharded along `data`."""
   parallel.check_batch_size(setup.cfg.batch_size, mesh)
-  if setup.cfg.grad_chunks % mesh.size:
+  setup = resolve_chunks(setup, mesh)
+  if setup.grad_chunks % mesh.size:
     raise parallel.ParallelError(
-        f'--grad_chunks={setup.cfg.grad_chunks} is not a multiple of the '
+        f'--grad_chunks={setup.grad_chunks} is not a multiple of the '
         f'{mesh.size} devices; set it to a multiple of {mesh.size} (results '
-        'are identical for every device count that divides it)')
+        'are identical for every device count that divides it), or 0 (automatic)')
   repl, data = parallel.replicated(mesh), parallel.data_sharded(mesh)
   return jax.jit(update_fn(setup, mesh), in_shardings=(repl, data),
                  out_shardings=(repl, repl),
                  donate_argnums=(0,) if donate else ())
+
+
+# ----------------------------------------------------------------------------
+# Microbatching: how many gradient chunks a step needs.
+#
+# The step's memory is dominated by the teacher-forced rescoring of the
+# sampled batch: B x T x V logits, their softmax and gradients, plus the LSTM
+# activations kept for the backward pass. Chunking the batch (each device
+# loops over its chunks, gradients accumulated in a fixed order) bounds that
+# by the microbatch; sampling stays one pass over the device's batch, whose
+# memory is [B, V] per time step.
+
+
+def step_memory_bytes(cfg: Config, vocab_size: int, microbatch: int,
+                      device_batch: int, platform: str = 'gpu',
+                      embedding_dim: int | None = None) -> int:
+  """Estimated peak bytes of one update step on one device.
+
+  Calibrated on an H100 at the paper preset (float32: 9.6 MB per example of
+  a one-chunk step, measured; the estimate is ~10 MB) and doubled on CPU,
+  whose compiler keeps more temporaries alive (measured on COCO-sized
+  models). Conservative by design: it picks the chunk count, it is not a
+  measurement.
+  """
+  T, V = cfg.sequence_length, vocab_size
+  E = embedding_dim or cfg.trainable_embedding_size + (300 if cfg.embedding_path else 0)
+  Hg, Lg, Hd = cfg.gen_feature_size, cfg.num_layers_gen, cfg.disc_feature_size
+  Ld = cfg.num_layers_disc
+  per_example = 4 * T * (4 * V + 16 * Lg * Hg + 16 * Ld * Hd + 4 * E)
+  sampling = 4 * device_batch * (3 * V + 4 * Lg * Hg + 2 * T)
+  params = 4 * (V * E * 2 + 8 * Lg * Hg * Hg + 8 * Ld * Hd * Hd
+                + 2 * Lg * Hg * E + V)
+  fixed = 6 * params + sampling  # params, grads, 2 Adam moments, copies
+  factor = 2 if platform == 'cpu' else 1
+  return factor * (microbatch * per_example + fixed)
+
+
+def default_memory_budget(device=None) -> int:
+  """Bytes a step may use: 60% of an accelerator's memory, 25% of host RAM on CPU."""
+  device = device or jax.local_devices()[0]
+  if device.platform != 'cpu':
+    try:
+      limit = (device.memory_stats() or {}).get('bytes_limit')
+    except Exception:  # pylint: disable=broad-except
+      limit = None
+    if limit:
+      return int(0.6 * limit)
+    return 8 << 30
+  try:
+    total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError, AttributeError):
+    total = 8 << 30
+  return int(0.25 * total)
+
+
+def choose_grad_chunks(cfg: Config, vocab_size: int, num_devices: int,
+                       budget_bytes: int, platform: str = 'gpu',
+                       embedding_dim: int | None = None) -> int:
+  """The fewest chunks (a multiple of the device count) whose step fits.
+
+  Fewest chunks = largest kernels = fastest. Raises ParallelError before any
+  compilation when even one example per chunk does not fit.
+  """
+  B = cfg.batch_size
+  per_device = B // num_devices
+  need = lambda mb: step_memory_bytes(cfg, vocab_size, mb, per_device, platform,
+                                     embedding_dim)
+  for k in range(1, per_device + 1):
+    if per_device % k == 0 and need(per_device // k) <= budget_bytes:
+      return k * num_devices
+  gb = need(1) / 2**30
+  raise parallel.ParallelError(
+      f'--batch_size={B} does not fit in the memory budget of '
+      f'{budget_bytes / 2**30:.1f} GiB per device even one example at a time '
+      f'(estimated {gb:.1f} GiB; the sampling pass alone is '
+      f'{4 * per_device * 3 * vocab_size / 2**30:.1f} GiB): raise '
+      '--memory_budget_gb, use more devices, or lower --batch_size')
+
+
+def resolve_chunks(setup: Setup, mesh) -> Setup:
+  """`setup` with its chunk count fixed: the config's, or chosen for `mesh`."""
+  if setup.grad_chunks:
+    return setup
+  cfg = setup.cfg
+  n = mesh.size if mesh is not None else 1
+  device = jax.local_devices()[0]  # this process's: memory_stats needs it
+  budget = (int(cfg.memory_budget_gb * 2**30) if cfg.memory_budget_gb
+            else default_memory_budget(device))
+  k = choose_grad_chunks(cfg, setup.vocab_size, n, budget, device.platform,
+                         setup.embedding_dim or None)
+  if k > n:
+    logging.info('Microbatching: %d gradient chunks of %d examples (budget %.1f GiB '
+                 'per device).', k, cfg.batch_size // k, budget / 2**30)
+  return dataclasses.replace(setup, grad_chunks=k)
 
 
 # ----------------------------------------------------------------------------

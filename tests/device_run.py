@@ -32,7 +32,7 @@ def main():
                batch_size=16, gen_feature_size=16, num_layers_gen=2,
                disc_feature_size=16, trainable_embedding_size=8, gen_lr=1e-2,
                disc_lr=1e-2, objective=objective,
-               selection_metric='valid_nll').validate()
+               selection_metric='valid_nll', grad_chunks=8).validate()
   run = experiment.prepare(cfg)
   assert run.mesh.size == n
   state = parallel.replicate(train.init_state(run.setup, 0), run.mesh)

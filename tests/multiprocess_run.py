@@ -37,7 +37,7 @@ def main():
   cfg = Config(dataset='text', train_path=tmp, valid_path=tmp, max_length=8,
                batch_size=16, gen_feature_size=16, num_layers_gen=2,
                disc_feature_size=16, trainable_embedding_size=8, gen_lr=1e-2,
-               disc_lr=1e-2, selection_metric='valid_nll').validate()
+               disc_lr=1e-2, selection_metric='valid_nll', grad_chunks=8).validate()
   run = experiment.prepare(cfg)
   state = parallel.replicate(train.init_state(run.setup, 0), run.mesh)
   update = train.compile_update(run.setup, run.mesh)

@@ -97,3 +97,46 @@ def test_distributed_launch_writes_once_and_matches_one_process(tmp_path):
       np.testing.assert_array_equal(one[k], two[k], err_msg=k)
   rows = (tmp_path / 'two' / 'metrics.jsonl').read_text().splitlines()
   assert len(rows) == len((tmp_path / 'one' / 'metrics.jsonl').read_text().splitlines())
+
+
+def _launch_two_and_one(tmp_path, common, env):
+  port = _free_port()
+  launch = os.path.join(REPO, 'launch.py')
+  procs = [subprocess.Popen(
+      [sys.executable, launch, f'--workdir={tmp_path}/two', *common, '--distributed',
+       f'--coordinator_address=localhost:{port}', '--num_processes=2',
+       f'--process_id={i}'], env=env, cwd=REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  assert all(p.returncode == 0 for p in procs), outs[0][-2000:] + outs[1][-2000:]
+  subprocess.run([sys.executable, launch, f'--workdir={tmp_path}/one', *common],
+                 env=env, cwd=REPO, check=True, capture_output=True)
+  samples = {}
+  for name in ('one', 'two'):
+    r = subprocess.run([sys.executable, launch, '--mode=sample', f'--workdir={tmp_path}/{name}',
+                        '--num_samples=12', '--seed=5'], env=env, cwd=REPO,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    samples[name] = r.stdout
+  return samples
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('oracle', ['random', 'published'])
+def test_distributed_oracle_run_matches_one_process(tmp_path, oracle):
+  """The default experiment's dataset across 2 processes (the oracle used to be
+  placed on process 0's CPU device, which process 1 cannot read)."""
+  common = ['--dataset=oracle', '--batch_size=16', '--num_steps=4', '--eval_every=4',
+            '--checkpoint_every=2', '--log_every=2', '--num_eval_samples=16',
+            '--gen_feature_size=8', '--num_layers_gen=1', '--disc_feature_size=8',
+            '--trainable_embedding_size=4', '--oracle_num_train=64',
+            '--oracle_num_valid=32', '--grad_chunks=2']
+  if oracle == 'published':
+    from conftest import shared
+    common.append('--oracle_params=' + shared('oracle_seqgan', 'target_params.npz'))
+  else:
+    common += ['--oracle_vocab_size=50', '--oracle_length=6']
+  env = dict(ENV, JAX_NUM_CPU_DEVICES='1', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo')
+  samples = _launch_two_and_one(tmp_path, common, env)
+  assert samples['one'] == samples['two']
+  assert len(samples['one'].splitlines()) == 12
