@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Table and plot of a batch sweep from step_time.py's JSON lines.
+
+    python benchmarks/batch_report.py benchmarks/results/step_time_gpu.jsonl \
+        --png benchmarks/results/batch_sweep_gpu.png
+
+Prints a Markdown table (batch, chunks, microbatch, dtype, steps/s, time per
+example, peak memory, TFLOP/s, utilisation) of every step_time row, and draws
+peak memory and time per example against the batch, one line per setting
+(one chunk, fixed microbatch, automatic).
+"""
+import argparse
+import json
+
+
+def label(r):
+  dt = '' if r.get('compute_dtype', 'float32') == 'float32' else ' bf16'
+  v = '' if r.get('vocab', 5700) == 5700 else f' V={r["vocab"]}'
+  if r.get('auto_chunks'):
+    kind = 'automatic'
+  elif r['grad_chunks'] == 1:
+    kind = 'one chunk'
+  else:
+    kind = f'microbatch {r["microbatch"]}'
+  return kind + dt + v
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument('jsonl')
+  p.add_argument('--png', default='')
+  a = p.parse_args()
+  rows, failed, latest = [], [], {}
+  with open(a.jsonl, encoding='utf-8') as f:
+    for line in f:
+      r = json.loads(line)
+      if r.get('failed'):
+        failed.append(r)
+      elif r.get('benchmark') == 'step_time':
+        # A later row of the same setting supersedes an earlier one.
+        latest[(label(r), r['batch_size'])] = r
+  rows = sorted(latest.values(), key=lambda r: (label(r), r['batch_size']))
+  print('| setting | batch | chunks | steps/s | µs per example | peak GPU memory | '
+        'TFLOP/s | utilisation |')
+  print('|---|---|---|---|---|---|---|---|')
+  for r in rows:
+    util = r.get('flop_utilisation')
+    print(f'| {label(r)} | {r["batch_size"]} | {r["grad_chunks"]} | '
+          f'{r["steps_per_s"]:.2f} | {1e6 / r["sequences_per_s"]:.1f} | '
+          f'{r["peak_memory_bytes"] / 2**30:.1f} GiB | {r["achieved_tflops"]:.1f} | '
+          f'{"" if util is None else f"{100 * util:.1f}%"} |')
+  for r in failed:
+    print(f'| failed: `{r["args"]}` | | | | | {r["error"][:120]} | | |')
+  if a.png:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name in sorted({label(r) for r in rows}):
+      rs = [r for r in rows if label(r) == name]
+      if len(rs) < 2:
+        continue
+      b = [r['batch_size'] for r in rs]
+      ax1.plot(b, [r['peak_memory_bytes'] / 2**30 for r in rs], 'o-', label=name)
+      ax2.plot(b, [1e6 / r['sequences_per_s'] for r in rs], 'o-', label=name)
+    for ax, yl in ((ax1, 'peak memory (GiB)'), (ax2, 'µs per example')):
+      ax.set_xscale('log', base=2)
+      ax.set_xlabel('global batch')
+      ax.set_ylabel(yl)
+      ax.grid(alpha=0.3)
+    ax1.legend(fontsize=7)
+    fig.suptitle(rows[0]['device_kind'] + ', paper preset', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(a.png, dpi=80)
+
+
+if __name__ == '__main__':
+  main()
