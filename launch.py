@@ -134,7 +134,13 @@ def _run(user_errors):
       sys.stdout.write(text)
   else:
     from scratchgan_jax import report
-    report.main_from_flags(workdir, flags.FLAGS, CHECKPOINT.value)
+    data_cfg = None
+    if (flags.FLAGS.samples_path
+        and not os.path.exists(os.path.join(workdir, 'config.json'))):
+      # Scoring a file of samples with no training run: the dataset flags alone
+      # define the references; the workdir receives eval/ only.
+      data_cfg = config_from_flags()
+    report.main_from_flags(workdir, flags.FLAGS, CHECKPOINT.value, data_cfg)
 
 
 def _parse_flags(argv):

@@ -24,13 +24,29 @@ from scratchgan_jax import evaluate as eval_lib
 from scratchgan_jax import experiment
 from scratchgan_jax import metrics as metrics_lib
 from scratchgan_jax import oracle as oracle_lib
-from scratchgan_jax.config import ConfigError
+from scratchgan_jax.config import Config, ConfigError
 
 ALL_TEXT = ('bleu', 'self_bleu', 'fed', 'ppl', 'length', 'novelty', 'neighbours')
 SWEEP_TEXT = ('bleu', 'self_bleu', 'fed', 'lm', 'rlm')
 DEFAULT_TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 SWEEP_ORACLE = ('nll_oracle', 'lm', 'rlm')
 ALL_ORACLE = ('nll_oracle', 'nll_test', 'length')
+
+
+ORACLE_OK = ('nll_oracle', 'nll_test', 'length', 'novelty', 'lm', 'rlm')
+TEXT_ONLY = ('bleu', 'self_bleu', 'fed', 'ppl', 'neighbours')
+KNOWN = tuple(dict.fromkeys(ORACLE_OK + TEXT_ONLY))
+
+
+def _check_metric_names(names, oracle: bool) -> None:
+  for name in names:
+    if name not in KNOWN:
+      raise ConfigError(f'--metrics: unknown metric {name!r} (known: {", ".join(KNOWN)})')
+    if oracle and name not in ORACLE_OK:
+      raise ConfigError(f'--metrics={name}: not defined on the oracle (token ids, no '
+                        f'text references); use {", ".join(ORACLE_OK)}')
+    if not oracle and name in ('nll_oracle', 'nll_test'):
+      raise ConfigError(f'--metrics={name}: needs --dataset=oracle')
 
 
 def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
@@ -41,7 +57,9 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
   run, params, ckpt = loaded or experiment.load_generator(workdir, checkpoint,
                                                           prefer_best=True)
   ds = run.dataset
-  names = metric_names or (ALL_ORACLE if run.oracle_params is not None else ALL_TEXT)
+  oracle = run.oracle_params is not None
+  names = metric_names or (ALL_ORACLE if oracle else ALL_TEXT)
+  _check_metric_names(names, oracle)
   valid_only = {'ppl', 'nll_test'}
   if samples_path:
     if run.oracle_params is not None:
@@ -56,6 +74,9 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
     toks = eval_lib.sample_tokens(run.setup.gen, params, num_samples, seed, temperature)
     sample_lists = [ds.decode(t).split(' ') if ds.vocab else [str(int(x)) for x in t]
                     for t in toks]
+    if params is None:
+      raise ConfigError('--workdir is not a training run: give --samples_path (a file of '
+                        'samples to score) or the workdir of a trained run')
     source = f'{ckpt} (T={temperature}, seed={seed})'
   # An empty sample (immediate end of sentence) is an empty hypothesis: it counts.
   sample_lists = [[] if s == [''] else s for s in sample_lists]
@@ -112,7 +133,8 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
                             'samples_hist': np.bincount(lens).tolist(),
                             'data_hist': np.bincount(data_lens).tolist()}
     elif name == 'novelty':
-      train = [s.split(' ') for s in (ds.train_sentences or [])]
+      train = ([s.split(' ') for s in ds.train_sentences] if ds.train_sentences
+               else [[str(int(t)) for t in row] for row in ds.train])  # oracle ids
       lm = metrics_lib.longest_match(sample_lists, train)
       train_set = {tuple(s) for s in train}
       results['novelty'] = {
@@ -324,8 +346,19 @@ def _markdown(r: dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main_from_flags(workdir: str, flags_obj, checkpoint: str) -> None:
+def main_from_flags(workdir: str, flags_obj, checkpoint: str,
+                    data_cfg: Config | None = None) -> None:
+  """--mode=evaluate. `data_cfg`: score --samples_path against the references of
+  this config's dataset, with no training run in `workdir`."""
   names = tuple(m for m in flags_obj.metrics.split(',') if m) if flags_obj.metrics else ()
+  loaded = None
+  if data_cfg is not None:
+    if flags_obj.temperatures:
+      raise ConfigError('--temperatures samples a model: --workdir must be a training '
+                        'run (without one, --samples_path scores a file of samples)')
+    run = experiment.prepare(data_cfg.replace(num_devices=0, distributed=False),
+                             training=False)
+    loaded = (run, None, None)
   if flags_obj.temperatures:
     try:
       temps = (list(DEFAULT_TEMPERATURES) if flags_obj.temperatures == 'default'
@@ -343,5 +376,6 @@ def main_from_flags(workdir: str, flags_obj, checkpoint: str) -> None:
   r = evaluate_run(workdir, checkpoint=checkpoint, samples_path=flags_obj.samples_path,
                    metric_names=names, num_samples=flags_obj.eval_num_samples,
                    temperature=flags_obj.temperature, seed=flags_obj.seed,
-                   fed_encoder=flags_obj.fed_encoder, lm_steps=flags_obj.lm_steps)
+                   fed_encoder=flags_obj.fed_encoder, lm_steps=flags_obj.lm_steps,
+                   loaded=loaded)
   print(_markdown(r))

@@ -148,3 +148,38 @@ def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
   assert '| run | temperature | bleu2' in md and md.count('| w | ') == 2
   rc, _, err = launch('--mode=evaluate', f'--workdir={w}', '--metrics=wat')
   assert_clean_error(rc, err, "unknown metric 'wat'")
+
+
+ORACLE_TINY = ['--dataset=oracle', '--oracle_vocab_size=30', '--oracle_length=5',
+               '--oracle_num_train=40', '--oracle_num_valid=40']
+
+
+def test_scoring_a_samples_file_needs_no_training_run(files, tmp_path):
+  """Another system's samples, scored against the dataset flags' references."""
+  (tmp_path / 'ids.txt').write_text('1 2 3 4 5\n5 4 3 2 1\n0 0 0 0 0\n')
+  rc, out, err = launch('--mode=evaluate', f'--workdir={tmp_path}/o', *ORACLE_TINY,
+                        f'--samples_path={tmp_path}/ids.txt', '--metrics=nll_oracle,length')
+  assert rc == 0, err
+  res = json.loads((tmp_path / 'o' / 'eval' / 'metrics.json').read_text())
+  assert res['num_samples'] == 3 and res['nll_oracle'] > 0
+  assert sorted(os.listdir(tmp_path / 'o')) == ['eval']  # no run is created
+  (tmp_path / 'samples.txt').write_text('\n'.join(TINY_SENTENCES[:4]) + '\n')
+  rc, out, err = launch('--mode=evaluate', f'--workdir={tmp_path}/t', '--dataset=text',
+                        f'--train_path={files}/train.txt', f'--valid_path={files}/valid.txt',
+                        f'--samples_path={tmp_path}/samples.txt', '--metrics=bleu,self_bleu')
+  assert rc == 0, err
+  res = json.loads((tmp_path / 't' / 'eval' / 'metrics.json').read_text())
+  assert res['bleu']['bleu2'] > 0.5  # the samples are the training sentences
+  assert res['bleu']['num_references'] == 3
+  # Without --samples_path, a folder with no run is still an error.
+  rc, _, err = launch('--mode=evaluate', f'--workdir={tmp_path}/nothing')
+  assert_clean_error(rc, err, 'must be a training run')
+
+
+@pytest.mark.parametrize('metric', ['bleu', 'fed', 'self_bleu'])
+def test_text_metrics_on_the_oracle_are_a_clear_error(tmp_path, metric):
+  (tmp_path / 'ids.txt').write_text('1 2 3 4 5\n')
+  rc, _, err = launch('--mode=evaluate', f'--workdir={tmp_path}/o', *ORACLE_TINY,
+                      f'--samples_path={tmp_path}/ids.txt', f'--metrics={metric}')
+  assert_clean_error(rc, err, f'--metrics={metric}: not defined on the oracle')
+  assert rc == 2
