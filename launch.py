@@ -74,8 +74,23 @@ def config_from_flags() -> Config:
 
 
 def _default_workdir(argv_flagfiles: list[str]) -> str:
-  name = os.path.splitext(os.path.basename(argv_flagfiles[-1]))[0] if argv_flagfiles else 'run'
-  return os.path.join('runs', name)
+  # Without a flagfile: the default experiment's folder, where `python launch.py`
+  # trains, so `--mode=sample` / `--mode=evaluate` find that run.
+  flagfile = argv_flagfiles[-1] if argv_flagfiles else DEFAULT_FLAGFILE
+  return os.path.join('runs', os.path.splitext(os.path.basename(flagfile))[0])
+
+
+def _check_mode_flags(mode: str) -> None:
+  """Flags of launch.py itself (the Config fields are checked by Config.validate)."""
+  if mode == 'sample' and NUM_SAMPLES.value <= 0:
+    raise ConfigError(f'--num_samples={NUM_SAMPLES.value}: must be > 0')
+  if mode == 'evaluate' and flags.FLAGS.eval_num_samples <= 0:
+    raise ConfigError(f'--eval_num_samples={flags.FLAGS.eval_num_samples}: must be > 0')
+  if mode in ('sample', 'evaluate') and TEMPERATURE.value <= 0:
+    raise ConfigError(f'--temperature={TEMPERATURE.value}: must be > 0 (logits are '
+                      'divided by it)')
+  if flags.FLAGS.seed < 0:
+    raise ConfigError(f'--seed={flags.FLAGS.seed}: must be >= 0')
 
 
 def _flagfiles(argv: list[str]) -> list[str]:
@@ -105,6 +120,11 @@ def main(argv):
     logging.flush()
     sys.stderr.write(f'error: {e}\n')
     sys.exit(2)
+  except OSError as e:  # disk full, permissions, I/O errors while writing
+    logging.flush()
+    where = f'{e.filename}: ' if e.filename else ''
+    sys.stderr.write(f'error: {where}{e.strerror or e}\n')
+    sys.exit(2)
 
 
 def _run(user_errors):
@@ -113,13 +133,13 @@ def _run(user_errors):
   from scratchgan_jax import parallel
   workdir = WORKDIR.value or _default_workdir(_flagfiles(sys.argv))
   mode = MODE.value
+  _check_mode_flags(mode)
   if mode == 'train':
     cfg = config_from_flags()
     if cfg.distributed:
       parallel.initialize_distributed(cfg.coordinator_address, cfg.num_processes,
                                       cfg.process_id)
-    os.makedirs(workdir, exist_ok=True)
-    summary = experiment.train(cfg, workdir)
+    summary = experiment.train(cfg, workdir)  # makes the workdir once inputs check out
     if summary and jax.process_index() == 0:
       with open(os.path.join(workdir, 'summary.md'), encoding='utf-8') as f:
         print(f.read())

@@ -4,8 +4,10 @@ A checkpoint is one `.npz` holding every leaf of the state under its tree path
 (`jax.tree_util.keystr`) plus a JSON `__meta__` entry (step, data position,
 vocabulary fingerprint, config). It is written to a temporary file and moved
 into place with `os.replace`, so a crash never leaves a half-written
-checkpoint. Files: `<dir>/ckpt_<step:09d>.npz`; the best one is also copied to
-`<dir>/best.npz`.
+checkpoint. Files: `<dir>/ckpt_<step:09d>.npz`; the best one is also written to
+`<dir>/best.npz` (before the step's checkpoint, so a kill between the two never
+leaves a best.npz older than the best the metadata names). `WorkdirLock` keeps
+two launches off one workdir.
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import io
 import json
 import os
 import re
-import shutil
+import socket
 import tempfile
+import time
 
 import jax
 import numpy as np
@@ -44,10 +47,39 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_dir(d)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def _fsync_dir(d: str) -> None:
+  try:
+    fd = os.open(d, os.O_RDONLY)
+  except OSError:
+    return
+  try:
+    os.fsync(fd)
+  except OSError:
+    pass
+  finally:
+    os.close(fd)
+
+
+def clean_temporaries(directory: str) -> list[str]:
+  """Removes `.tmp-*` files a killed write left behind (call under the lock)."""
+  if not os.path.isdir(directory):
+    return []
+  removed = []
+  for f in os.listdir(directory):
+    if f.startswith('.tmp-'):
+      try:
+        os.remove(os.path.join(directory, f))
+        removed.append(f)
+      except FileNotFoundError:
+        pass
+  return removed
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -58,21 +90,36 @@ def path_for(directory: str, step: int) -> str:
   return os.path.join(directory, f'ckpt_{step:09d}.npz')
 
 
-def save_to(path: str, tree, meta: dict) -> str:
-  """Writes a host numpy tree and its metadata to `path` atomically."""
+def _payload(tree, meta: dict) -> bytes:
   arrays = _flatten(tree)
   arrays['__meta__'] = np.frombuffer(json.dumps(meta).encode('utf-8'), np.uint8)
   buf = io.BytesIO()
   np.savez(buf, **arrays)
-  atomic_write_bytes(path, buf.getvalue())
+  return buf.getvalue()
+
+
+def save_to(path: str, tree, meta: dict) -> str:
+  """Writes a host numpy tree and its metadata to `path` atomically."""
+  atomic_write_bytes(path, _payload(tree, meta))
   return path
 
 
-def save(directory: str, step: int, state, meta: dict, keep: int = 3) -> str:
-  """Writes `state` (host numpy tree) atomically; keeps the latest `keep`."""
-  path = save_to(path_for(directory, step), state, dict(meta, step=int(step)))
+def save(directory: str, step: int, state, meta: dict, keep: int = 3,
+         best: bool = False) -> str:
+  """Writes `state` (host numpy tree) atomically; keeps the latest `keep`.
+
+  With `best`, the same bytes go to `best.npz` first, then to the step's file.
+  """
+  payload = _payload(state, dict(meta, step=int(step)))
+  if best:
+    atomic_write_bytes(os.path.join(directory, 'best.npz'), payload)
+  path = path_for(directory, step)
+  atomic_write_bytes(path, payload)
   for old in all_steps(directory)[:-keep]:
-    os.remove(path_for(directory, old))
+    try:
+      os.remove(path_for(directory, old))
+    except FileNotFoundError:
+      pass
   return path
 
 
@@ -88,14 +135,77 @@ def latest(directory: str) -> str | None:
   return path_for(directory, steps[-1]) if steps else None
 
 
-def mark_best(directory: str, path: str) -> str:
-  best = os.path.join(directory, 'best.npz')
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-best')
-  os.close(fd)
-  shutil.copyfile(path, tmp)
-  os.chmod(tmp, 0o666 & ~_UMASK)
-  os.replace(tmp, best)
-  return best
+class WorkdirLock:
+  """`<workdir>/.lock` holding host and pid: one writer per workdir.
+
+  A second launch stops at once with a message naming the holder. A lock left
+  by a process of this host that no longer runs (kill -9) is taken over; one
+  from another host is only reported (its job may still run on a shared
+  filesystem): delete the file when that job is gone.
+  """
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, '.lock')
+    self.held = False
+
+  def acquire(self) -> 'WorkdirLock':
+    me = {'host': socket.gethostname(), 'pid': os.getpid(), 'time': time.time()}
+    for _ in range(2):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+      except FileExistsError:
+        holder = self._holder()
+        if holder is not None and not self._stale(holder):
+          raise CheckpointError(
+              f'{os.path.dirname(self.path)} is in use by pid {holder.get("pid")} on '
+              f'{holder.get("host")} (since {time.ctime(holder.get("time", 0))}); '
+              f'wait for it, or delete {self.path} if that job is gone')
+        try:
+          os.remove(self.path)  # stale: its process is gone
+        except FileNotFoundError:
+          pass
+        continue
+      with os.fdopen(fd, 'w') as f:
+        json.dump(me, f)
+      self.held = True
+      return self
+    raise CheckpointError(f'{self.path}: could not take the workdir lock')
+
+  def _holder(self) -> dict | None:
+    try:
+      with open(self.path, encoding='utf-8') as f:
+        return json.load(f)
+    except (OSError, ValueError):
+      return None  # unreadable or half-written: treated as stale
+
+  @staticmethod
+  def _stale(holder: dict) -> bool:
+    if holder.get('host') != socket.gethostname():
+      return False
+    pid = int(holder.get('pid', -1))
+    if pid == os.getpid():
+      return True  # our own, from an earlier call in this process
+    try:
+      os.kill(pid, 0)
+    except ProcessLookupError:
+      return True
+    except PermissionError:
+      return False
+    return False
+
+  def release(self) -> None:
+    if self.held:
+      try:
+        os.remove(self.path)
+      except FileNotFoundError:
+        pass
+      self.held = False
+
+  def __enter__(self):
+    return self.acquire()
+
+  def __exit__(self, *exc):
+    self.release()
 
 
 def read_meta(path: str) -> dict:
@@ -115,9 +225,10 @@ def restore(path: str, template) -> tuple[object, dict]:
   try:
     z = np.load(path, allow_pickle=False)
     stored = {k: z[k] for k in z.files}
-  except Exception as e:
-    raise CheckpointError(f'{path}: unreadable checkpoint ({e})') from None
-  meta = json.loads(bytes(stored.pop('__meta__')).decode('utf-8'))
+    meta = json.loads(bytes(stored.pop('__meta__')).decode('utf-8'))
+  except Exception as e:  # not a zip, no __meta__, bad JSON...
+    raise CheckpointError(f'{path}: not a scratchgan-jax checkpoint ({type(e).__name__}: '
+                          f'{e})') from None
   flat, treedef = jax.tree_util.tree_flatten_with_path(template)
   leaves = []
   for p, t in flat:

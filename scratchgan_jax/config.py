@@ -47,6 +47,8 @@ class Config:
                                  'instead of stopping with an error.')
   min_sentence_tokens: int = _f(0, 'text/tfds: drop sentences with fewer tokens '
                                 '(7 for WikiText-103 in the paper).')
+  allow_data_change: bool = _f(False, 'Resume a run even though its training '
+                               'data changed (content hash) since it started.')
   shuffle: bool = _f(True, 'Shuffle the training set every epoch (seeded). '
                      'The original code reads it sequentially (False).')
   tfds_data_dir: str = _f('', 'tfds: data_dir of the prepared dataset.')
@@ -208,6 +210,9 @@ class Config:
     for name in positive:
       if getattr(self, name) <= 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
+    for name in ('seed', 'oracle_seed', 'num_devices'):
+      if getattr(self, name) < 0:
+        raise ConfigError(f'--{name}={getattr(self, name)}: must be >= 0')
     if self.grad_chunks < 0:
       raise ConfigError(f'--grad_chunks={self.grad_chunks}: must be >= 0 '
                         '(0: automatic)')
@@ -241,6 +246,9 @@ class Config:
     sel = self.effective_selection_metric
     if sel == 'nll_oracle' and not self.is_oracle:
       raise ConfigError('--selection_metric=nll_oracle needs --dataset=oracle')
+    if sel == 'valid_nll' and self.is_oracle:
+      raise ConfigError('--selection_metric=valid_nll is for text datasets; the oracle '
+                        'selects by nll_oracle')
     if sel == 'fed' and self.is_oracle:
       raise ConfigError('--selection_metric=fed has no meaning for the oracle '
                         '(token ids); use nll_oracle')

@@ -168,6 +168,18 @@ def encode_sentences(token_lists: Sequence[Sequence[str]], vocab: Vocab,
   return seqs, lengths
 
 
+def file_lines(text: str) -> list[str]:
+  """Lines as a file has them: split on '\\n' (and '\\r\\n') only.
+
+  `str.splitlines` also splits on U+2028, U+0085, form feed...: line numbers
+  would drift from the file's, and a GloVe line could be cut in two.
+  """
+  lines = text.split('\n')
+  if lines and lines[-1] == '':
+    lines.pop()
+  return [l[:-1] if l.endswith('\r') else l for l in lines]
+
+
 def _read_text(path: str, what: str) -> str:
   if not path:
     raise DataError(f'{what}: no path given')
@@ -181,7 +193,7 @@ def _read_text(path: str, what: str) -> str:
   except OSError as e:
     raise DataError(f'{path}: cannot read ({e.strerror})') from None
   try:
-    text = raw.decode('utf-8')
+    text = raw.decode('utf-8-sig')  # a leading byte-order mark is not a token
   except UnicodeDecodeError as e:
     line = raw[:e.start].count(b'\n') + 1
     raise DataError(f'{path}: not valid UTF-8 (line {line}, byte {e.start})') from None
@@ -212,7 +224,7 @@ def read_scratchgan_json(path: str) -> list[dict]:
 def read_lines(path: str, what: str = 'text') -> list[str]:
   """One sentence per line; surrounding whitespace stripped, blank lines dropped."""
   text = _read_text(path, what)
-  lines = [' '.join(l.split()) for l in text.splitlines()]
+  lines = [' '.join(l.split()) for l in file_lines(text)]
   lines = [l for l in lines if l]
   if not lines:
     raise DataError(f'{path}: no non-blank lines ({what})')
@@ -338,7 +350,7 @@ def load_glove(path: str, vocab: Vocab, seed: int) -> np.ndarray:
   Words missing from the file get N(0, 0.3836) rows, seeded, as in the original.
   """
   text = _read_text(path, '--embedding_path')
-  lines = text.splitlines()
+  lines = file_lines(text)
   header = lines[0].split()
   if len(header) != 2 or not all(h.isdigit() for h in header):
     raise DataError(f'{path}: first line must be "count dim", got {lines[0][:60]!r}')

@@ -12,6 +12,7 @@ Workdir layout:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -32,7 +33,22 @@ from scratchgan_jax.config import Config, ConfigError
 # Fields that may change when a run is resumed without changing what it is.
 _RESUMABLE = {'num_steps', 'log_every', 'checkpoint_every', 'keep_checkpoints',
               'eval_every', 'num_eval_samples', 'distributed',
-              'coordinator_address', 'num_processes', 'process_id', 'num_devices'}
+              'coordinator_address', 'num_processes', 'process_id', 'num_devices',
+              'allow_data_change', 'memory_budget_gb'}
+
+
+def data_fingerprint(run: 'Run') -> str:
+  """sha256 of the token data (and oracle parameters) the run trains on."""
+  h = hashlib.sha256()
+  ds = run.dataset
+  for a in (ds.train, ds.train_length, ds.valid, ds.valid_length):
+    a = np.ascontiguousarray(a)
+    h.update(str(a.shape).encode())
+    h.update(a.tobytes())
+  for k in sorted(run.oracle_params or {}):
+    h.update(k.encode())
+    h.update(np.ascontiguousarray(run.oracle_params[k], np.float32).tobytes())
+  return h.hexdigest()[:16]
 
 
 @dataclasses.dataclass
@@ -70,7 +86,7 @@ def _check_workdir(cfg: Config, workdir: str, run: Run) -> None:
       old = json.load(f)
     diff = sorted(k for k, v in cfg.to_dict().items()
                   if k not in _RESUMABLE and old.get(k, v) != v)
-    if diff and ckpt_lib.latest(os.path.join(workdir, 'checkpoints')):
+    if diff:  # with or without a checkpoint: its metrics.jsonl is that run's
       raise ConfigError(
           f'{workdir} holds a run with a different config ('
           + ', '.join(f'--{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}' for k in diff[:5])
@@ -114,7 +130,12 @@ def _evaluate(run: Run, gen_params, step: int, workdir: str | None) -> dict:
 
 
 def _finite(metrics: dict) -> list[str]:
-  return [k for k, v in metrics.items() if not math.isfinite(float(v))]
+  """Names of non-finite values; `params_finite` = 0 means the new parameters are not."""
+  bad = [k for k, v in metrics.items()
+         if isinstance(v, (int, float)) and not math.isfinite(float(v))]
+  if metrics.get('params_finite', 1.0) != 1.0:
+    bad.append('params_finite')
+  return bad
 
 
 def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
@@ -122,10 +143,27 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
   run = run or prepare(cfg)
   cfg = run.cfg
   chief = _is_chief()
+  lock = None
+  if chief:  # nothing is written before the data and config are known good
+    os.makedirs(workdir, exist_ok=True)
+    lock = ckpt_lib.WorkdirLock(workdir).acquire()
+  try:
+    return _train(run, workdir, chief)
+  finally:
+    writers.stop_logging_to_file(workdir)
+    if lock is not None:
+      lock.release()
+
+
+def _train(run: Run, workdir: str, chief: bool) -> dict:
+  cfg = run.cfg
   ckpt_dir = os.path.join(workdir, 'checkpoints')
   _check_workdir(cfg, workdir, run)
   if chief:
     os.makedirs(ckpt_dir, exist_ok=True)
+    for d in (workdir, ckpt_dir):
+      for f in ckpt_lib.clean_temporaries(d):
+        logging.info('Removed %s, left by an interrupted write.', os.path.join(d, f))
     writers.log_to_file(workdir)
     ckpt_lib.atomic_write_text(os.path.join(workdir, 'config.json'), cfg.to_json())
     if run.dataset.vocab is not None:
@@ -133,6 +171,7 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
                                  run.dataset.vocab.to_json())
   writer = writers.MetricWriter(workdir, enabled=chief)
   vocab_fp = run.dataset.vocab.fingerprint() if run.dataset.vocab else 'oracle'
+  data_fp = data_fingerprint(run)
 
   state = train_lib.init_state(run.setup, cfg.seed)
   latest = ckpt_lib.latest(ckpt_dir)
@@ -141,10 +180,18 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
     host_state, meta = ckpt_lib.restore(latest, parallel.to_host(state))
     if meta.get('vocab') != vocab_fp:
       raise ConfigError(f'{latest}: checkpoint vocabulary does not match the data')
+    if meta.get('data', data_fp) != data_fp and not cfg.allow_data_change:
+      raise ConfigError(
+          f'{latest}: the training data changed since this run started (content hash '
+          f'{meta.get("data")} -> {data_fp}: edited, reordered or regenerated files); '
+          'resuming would not be the same run. Use a new --workdir, or '
+          '--allow_data_change to resume anyway')
     state = host_state
     best = meta.get('best', best)
     writer.truncate_after(meta['step'])
     logging.info('Resumed from %s (step %d).', latest, meta['step'])
+  else:
+    writer.truncate_after(-1)  # rows of an attempt killed before its first checkpoint
   state = parallel.replicate(state, run.mesh)
   start = int(parallel.to_host(state.step))
   update = train_lib.compile_update(run.setup, run.mesh)
@@ -166,31 +213,34 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
                cfg.dataset, run.dataset.vocab_size, run.setup.max_length,
                cfg.batch_size, run.mesh.size, jax.process_count(), n_params)
 
-  def save(step_state, step):
-    meta = {'vocab': vocab_fp, 'best': best, 'data_position': step,
+  def save(step_state, step, is_best=False):
+    meta = {'vocab': vocab_fp, 'data': data_fp, 'best': best, 'data_position': step,
             'config': cfg.to_dict()}
     if chief:
       return ckpt_lib.save(ckpt_dir, step, parallel.to_host(step_state), meta,
-                           cfg.keep_checkpoints)
+                           cfg.keep_checkpoints, best=is_best)
     return None
 
   def evaluate_and_select(step):
     ev = _evaluate(run, state.gen_params, step, workdir)
+    bad = _finite(ev)
+    if bad:
+      raise train_lib.TrainingError(
+          f'non-finite evaluation {", ".join(f"{k}={ev[k]}" for k in bad)} at step '
+          f'{step}; stopped. Last good checkpoint kept: {last_saved or "none"}')
     writer.write(step, {'eval': True, **ev})
     logging.info('eval step %d: %s', step,
                  ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
     if sel in ev and ev[sel] < best['value'] and chief and step > 0:
       best.update(value=float(ev[sel]), step=step, metric=sel)
-      path = save(state, step)
-      ckpt_lib.mark_best(ckpt_dir, path)
-      return path
+      return save(state, step, is_best=True)
     return None
 
-  if start == 0:
-    evaluate_and_select(0)
   progress = writers.Progress(start, cfg.num_steps)
   last_saved = latest
   step = start
+  if start == 0:
+    evaluate_and_select(0)
   t_log, s_log = time.time(), start
   for step in range(start + 1, cfg.num_steps + 1):
     batch = data_lib.get_batch(run.dataset.train, run.dataset.train_length,
@@ -208,9 +258,12 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
       bad = _finite(m)
       if bad:
         progress.close()
+        what = ', '.join('parameters' if k == 'params_finite' else f'{k}={m[k]}'
+                         for k in bad)
         raise train_lib.TrainingError(
-            f'non-finite {", ".join(f"{k}={m[k]}" for k in bad)} at step {step}; '
+            f'non-finite {what} at step {step}; '
             f'stopped. Last good checkpoint kept: {last_saved or "none"}')
+      m.pop('params_finite', None)
       now = time.time()
       m['steps_per_s'] = (step - s_log) / max(now - t_log, 1e-9)
       t_log, s_log = now, step

@@ -225,10 +225,13 @@ def read_metrics(workdir: str) -> list[dict]:
 
 
 def run_record(workdir: str, metric: str, second: str | None = None,
-               stable_tol: float = 0.15) -> dict | None:
-  """One run's numbers: untrained / final / best of `metric`, and `second`."""
+               stable_tol: float = 0.15, unfinished: bool = False) -> dict | None:
+  """One run's numbers: untrained / final / best of `metric`, and `second`.
+
+  None for a run that has not finished (unless `unfinished`).
+  """
   rec_path = os.path.join(workdir, 'sweep_run.json')
-  if not os.path.exists(rec_path):
+  if not os.path.exists(rec_path) or not (unfinished or _finished(workdir)):
     return None
   with open(rec_path, encoding='utf-8') as f:
     rec = json.load(f)
@@ -260,12 +263,12 @@ def run_record(workdir: str, metric: str, second: str | None = None,
 
 
 def collect(out: str, metric: str, second: str | None = None,
-            stable_tol: float = 0.15) -> list[dict]:
+            stable_tol: float = 0.15, unfinished: bool = False) -> list[dict]:
   rows = []
   for name in sorted(os.listdir(out)):
     wd = os.path.join(out, name)
     if os.path.isdir(wd):
-      r = run_record(wd, metric, second, stable_tol)
+      r = run_record(wd, metric, second, stable_tol, unfinished)
       if r is not None:
         rows.append(r)
   return rows

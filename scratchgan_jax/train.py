@@ -290,6 +290,12 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   return gen_params, gen_opt_state, baseline, metrics
 
 
+def params_finite(tree) -> jax.Array:
+  """1.0 when every parameter is finite, else 0.0 (checked before any save)."""
+  leaves = [jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]
+  return jnp.stack(leaves).all().astype(jnp.float32) if leaves else jnp.float32(1)
+
+
 def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None):
   """One ScratchGAN step: discriminator update(s), then generator update(s)."""
   setup = resolve_chunks(setup, mesh)
@@ -310,6 +316,7 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
         fake=reuse, batch_size=real.shape[0])
     metrics.update(metrics_g)
   new_state = TrainState(state.step + 1, state.rng, gp, dp, g_opt, d_opt, baseline)
+  metrics['params_finite'] = params_finite((gp, dp))
   return new_state, metrics
 
 
@@ -331,7 +338,8 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
   gp, g_opt, l2 = _apply(setup.gen_opt, state.gen_opt_state, state.gen_params, grads,
                          cfg.l2_gen, cfg.train_pretrained_embedding)
   new_state = state._replace(step=state.step + 1, gen_params=gp, gen_opt_state=g_opt)
-  return new_state, {'mle_loss': nll + l2, 'train_nll': nll}
+  return new_state, {'mle_loss': nll + l2, 'train_nll': nll,
+                     'params_finite': params_finite(gp)}
 
 
 def update_fn(setup: Setup, mesh=None):

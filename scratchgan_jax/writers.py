@@ -28,11 +28,13 @@ class MetricWriter:
     self.enabled = enabled
 
   def truncate_after(self, step: int) -> None:
-    """On resume: drop rows logged after the restored checkpoint's step."""
+    """On resume: drop rows logged after the restored checkpoint's step.
+
+    A torn line (a write cut by a kill or a full disk) is dropped too.
+    """
     if not self.enabled or not os.path.exists(self.path):
       return
-    with open(self.path, encoding='utf-8') as f:
-      rows = [l for l in f if l.strip() and json.loads(l).get('step', 0) <= step]
+    rows = [json.dumps(r) + '\n' for r in self.read() if r.get('step', 0) <= step]
     ckpt_lib.atomic_write_text(self.path, ''.join(rows))
 
   def write(self, step: int, metrics: dict) -> None:
@@ -43,10 +45,19 @@ class MetricWriter:
       f.write(json.dumps(row) + '\n')
 
   def read(self) -> list[dict]:
+    """Every complete row; a torn or corrupt line is skipped."""
     if not os.path.exists(self.path):
       return []
-    with open(self.path, encoding='utf-8') as f:
-      return [json.loads(l) for l in f if l.strip()]
+    rows = []
+    with open(self.path, encoding='utf-8', errors='replace') as f:
+      for line in f:
+        try:
+          row = json.loads(line)
+        except json.JSONDecodeError:
+          continue
+        if isinstance(row, dict):
+          rows.append(row)
+    return rows
 
 
 def write_samples(path: str, sentences: list[str]) -> None:
@@ -91,9 +102,25 @@ def format_seconds(s: float) -> str:
   return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s'
 
 
+_FILE_HANDLERS: dict[str, object] = {}
+
+
 def log_to_file(workdir: str) -> None:
-  """Also write absl logs to `<workdir>/log.txt`."""
+  """Also write absl logs to `<workdir>/log.txt` (once per workdir)."""
   import logging as std_logging
-  handler = std_logging.FileHandler(os.path.join(workdir, 'log.txt'))
+  path = os.path.abspath(os.path.join(workdir, 'log.txt'))
+  if path in _FILE_HANDLERS:
+    return
+  handler = std_logging.FileHandler(path)
   handler.setFormatter(std_logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
   logging.get_absl_logger().addHandler(handler)
+  _FILE_HANDLERS[path] = handler
+
+
+def stop_logging_to_file(workdir: str) -> None:
+  """Detach the workdir's log file (a notebook's next run logs elsewhere)."""
+  path = os.path.abspath(os.path.join(workdir, 'log.txt'))
+  handler = _FILE_HANDLERS.pop(path, None)
+  if handler is not None:
+    logging.get_absl_logger().removeHandler(handler)
+    handler.close()

@@ -58,7 +58,9 @@ def files(tmp_path):
     (['--batch_size=0'], '--batch_size=0: must be > 0'),
     (['--dataset=oracle', '--embedding_path=x.txt'], '--embedding_path has no meaning'),
     (['--dataset=text'], '--dataset=text needs --train_path'),
-    (['--oracle_params={d}/missing.npz'], 'missing.npz: --oracle_params file not found'),
+    (['--oracle_params={d}/missing.npz', '--selection_metric=auto'],
+     'missing.npz: --oracle_params file not found'),
+    (['--selection_metric=valid_nll'], '--selection_metric=valid_nll is for text datasets'),
 ])
 def test_bad_input_gets_one_clear_line(files, tmp_path, args, pattern):
   args = [a.format(d=files) for a in args]
