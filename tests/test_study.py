@@ -1,0 +1,57 @@
+"""The sweep tool and the study's reproduction script (`--quick`), end to end."""
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from scratchgan_jax import sweep
+
+
+def test_search_spaces():
+  space = sweep.parse_space(['gen_lr=log:1e-4:1e-2', 'batch_size=128,256', 'gamma=uniform:0:1'])
+  pts = sweep.random_points(space, 20, seed=3)
+  assert pts == sweep.random_points(space, 20, seed=3)  # reproducible
+  assert all(1e-4 <= p['gen_lr'] <= 1e-2 and p['batch_size'] in (128, 256)
+             and 0 <= p['gamma'] <= 1 for p in pts)
+  assert len({p['gen_lr'] for p in pts}) > 10
+  grid = sweep.grid_points(sweep.parse_space(['a=1,2', 'b=x,y,z']))
+  assert len(grid) == 6 and {'a': 2, 'b': 'z'} in grid
+  assert len({sweep.point_name(p) for p in grid}) == 6
+  for bad in (['gen_lr'], ['gen_lr=log:0:1'], ['gen_lr=log:1e-2:1e-4'], ['a=1', 'a=2'], ['a=']):
+    with pytest.raises(sweep.SweepError):
+      sweep.parse_space(bad)
+  with pytest.raises(sweep.SweepError, match='--random'):
+    sweep.grid_points(sweep.parse_space(['gen_lr=log:1e-4:1e-2']))
+
+
+def test_aggregate_over_seeds_sorts_by_the_metric():
+  rows = [{'flag.x': 1, 'seed': s, 'm.final': v, 'stable': True}
+          for s, v in ((0, 2.0), (1, 4.0))]
+  rows += [{'flag.x': 2, 'seed': 0, 'm.final': 1.0, 'stable': False}]
+  agg = sweep.aggregate(rows, 'm')
+  assert [a['flag.x'] for a in agg] == [2, 1]
+  assert agg[1]['m.final'] == 3.0 and agg[1]['m.final.std'] == 1.0
+  assert agg[1]['stable'] == '2/2' and agg[0]['stable'] == '0/1'
+
+
+@pytest.mark.slow
+def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
+  out = str(tmp_path / 'study')
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable)
+  cmd = ['bash', os.path.join(REPO, 'scripts', 'reproduce.sh'), '--quick', out]
+  p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+  assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+  for stage, runs in (('sweep_oracle_a', 2), ('oracle_scratchgan', 1), ('oracle_mle', 1)):
+    d = os.path.join(out, stage)
+    with open(os.path.join(d, 'results.csv')) as f:
+      rows = list(csv.DictReader(f))
+    assert len(rows) == runs, stage
+    assert all(float(r['nll_oracle.final']) > 0 for r in rows)
+    assert '| seeds |' in open(os.path.join(d, 'summary.md')).read()
+  # Rerunning skips every finished run.
+  p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+  assert p.returncode == 0
+  assert p.stdout.count('already done') == 3 and 'start ' not in p.stdout
