@@ -140,13 +140,18 @@ def _finite(metrics: dict) -> list[str]:
 
 def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
   """Trains (or resumes) the run in `workdir`; returns its summary."""
-  run = run or prepare(cfg)
-  cfg = run.cfg
   chief = _is_chief()
-  lock = None
-  if chief:  # nothing is written before the data and config are known good
-    os.makedirs(workdir, exist_ok=True)
-    lock = ckpt_lib.WorkdirLock(workdir).acquire()
+  lock, error = None, None
+  try:
+    run = run or prepare(cfg)
+    if chief:  # nothing is written before the data and config are known good
+      os.makedirs(workdir, exist_ok=True)
+      lock = ckpt_lib.WorkdirLock(workdir).acquire()
+  except Exception as e:  # pylint: disable=broad-except
+    error = e
+  parallel.all_processes_ok(error is None, 'to load its data or workdir')
+  if error is not None:
+    raise error
   try:
     return _train(run, workdir, chief)
   finally:
@@ -155,7 +160,9 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
       lock.release()
 
 
-def _train(run: Run, workdir: str, chief: bool) -> dict:
+def _open_workdir(run: Run, workdir: str, chief: bool):
+  """Checks the workdir against the run, writes its config; restores the latest
+  checkpoint. Returns (writer, host state, best, latest path, fingerprints)."""
   cfg = run.cfg
   ckpt_dir = os.path.join(workdir, 'checkpoints')
   _check_workdir(cfg, workdir, run)
@@ -192,6 +199,21 @@ def _train(run: Run, workdir: str, chief: bool) -> dict:
     logging.info('Resumed from %s (step %d).', latest, meta['step'])
   else:
     writer.truncate_after(-1)  # rows of an attempt killed before its first checkpoint
+  return writer, state, best, latest, vocab_fp, data_fp
+
+
+def _train(run: Run, workdir: str, chief: bool) -> dict:
+  cfg = run.cfg
+  ckpt_dir = os.path.join(workdir, 'checkpoints')
+  opened, error = None, None
+  try:
+    opened = _open_workdir(run, workdir, chief)
+  except Exception as e:  # pylint: disable=broad-except
+    error = e
+  parallel.all_processes_ok(error is None, 'to open the workdir or its checkpoint')
+  if error is not None:
+    raise error
+  writer, state, best, latest, vocab_fp, data_fp = opened
   state = parallel.replicate(state, run.mesh)
   start = int(parallel.to_host(state.step))
   update = train_lib.compile_update(run.setup, run.mesh)

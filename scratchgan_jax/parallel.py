@@ -19,7 +19,8 @@ class ParallelError(ValueError):
 def initialize_distributed(coordinator_address: str = '', num_processes: int = 0,
                            process_id: int = -1) -> None:
   """jax.distributed.initialize with explicit flags, or the cluster's environment."""
-  kw = {}
+  # A peer that dies is noticed within the heartbeat timeout, not hung on.
+  kw = {'heartbeat_timeout_seconds': 60, 'shutdown_timeout_seconds': 60}
   if coordinator_address:
     kw['coordinator_address'] = coordinator_address
   if num_processes > 0:
@@ -30,6 +31,24 @@ def initialize_distributed(coordinator_address: str = '', num_processes: int = 0
   if jax.config.jax_cpu_collectives_implementation in (None, '', 'none'):
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   jax.distributed.initialize(**kw)
+
+
+def all_processes_ok(ok: bool, what: str) -> None:
+  """Every process reports whether `what` worked; all stop if one failed.
+
+  Without it, a host that fails before training (a missing file on one host)
+  leaves the others blocked in their first collective. The failed process
+  raises its own error after this; the others raise ParallelError naming it.
+  """
+  if jax.process_count() == 1:
+    return
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  status = np.asarray(multihost_utils.process_allgather(
+      np.array([0 if ok else 1], np.int32))).reshape(-1)
+  failed = [i for i, s in enumerate(status) if s]
+  if failed and ok:
+    raise ParallelError(f'process {", ".join(map(str, failed))} of {len(status)} failed '
+                        f'{what} (see its error); stopping this process too')
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:

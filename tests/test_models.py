@@ -163,3 +163,31 @@ def test_discriminator_dropout_only_when_training():
   t2 = disc.apply(params, jax.random.key(2), x, True)
   np.testing.assert_array_equal(np.asarray(e1), np.asarray(e2))
   assert not np.allclose(np.asarray(t1), np.asarray(t2))
+
+
+def test_sampler_matches_log_prob_over_whole_sequences_with_eos():
+  """Two layers with skip connections, EOS: the empirical frequency of every
+  whole sequence matches exp(sum_t log p), and those probabilities sum to 1."""
+  import itertools
+  V, T, N = 4, 3, 40000
+  gen = models.make_generator(V, T, feature_size=6, num_layers=2,
+                              trainable_embedding_size=3, eos=True)
+  params = gen.init(jax.random.key(7))
+  params['generator']['out_bias'] = jnp.array([0.3, 0.6, -0.2, 0.1])
+  seq, _ = gen.sample(params, jax.random.key(1), N)
+  seq = np.asarray(seq)
+  # Every sequence the model can emit: tokens, then PAD (0) forever after a PAD.
+  support = []
+  for toks in itertools.product(range(V), repeat=T):
+    first = toks.index(0) if 0 in toks else T
+    if all(t == 0 for t in toks[first:]):
+      support.append(toks)
+  lp = np.asarray(gen.log_prob(params, jnp.asarray(support, jnp.int32))).sum(1)
+  p = np.exp(lp)
+  np.testing.assert_allclose(p.sum(), 1.0, rtol=1e-4)
+  counts = {s: 0 for s in support}
+  for row in map(tuple, seq):
+    counts[row] += 1  # a KeyError here: a sequence outside the support
+  f = np.array([counts[s] for s in support]) / N
+  tol = 4.5 * np.sqrt(p * (1 - p) / N) + 1e-3
+  assert (np.abs(f - p) <= tol).all(), np.abs(f - p) / tol

@@ -140,3 +140,28 @@ def test_distributed_oracle_run_matches_one_process(tmp_path, oracle):
   samples = _launch_two_and_one(tmp_path, common, env)
   assert samples['one'] == samples['two']
   assert len(samples['one'].splitlines()) == 12
+
+
+@pytest.mark.slow
+def test_a_host_that_fails_to_load_its_data_stops_every_process(tmp_path):
+  """Process 1 has no training file: both exit with a message, none hangs."""
+  import time
+  (tmp_path / 't.txt').write_text('the cat sat\na dog ate\n' * 8)
+  common = ['--dataset=text', f'--valid_path={tmp_path}/t.txt', '--max_length=8',
+            '--batch_size=4', '--gen_feature_size=8', '--num_layers_gen=1',
+            '--disc_feature_size=8', '--trainable_embedding_size=4', '--num_steps=2',
+            '--selection_metric=valid_nll', f'--workdir={tmp_path}/w']
+  env = dict(ENV, JAX_NUM_CPU_DEVICES='1', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo')
+  port = _free_port()
+  t0 = time.time()
+  procs = [subprocess.Popen(
+      [sys.executable, os.path.join(REPO, 'launch.py'), *common, '--distributed',
+       f'--train_path={tmp_path}/{"t" if i == 0 else "missing"}.txt',
+       f'--coordinator_address=localhost:{port}', '--num_processes=2', f'--process_id={i}'],
+      env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for i in range(2)]
+  outs = [p.communicate(timeout=240)[0] for p in procs]
+  assert time.time() - t0 < 200
+  assert procs[1].returncode == 2 and 'missing.txt: file not found' in outs[1], outs[1][-2000:]
+  assert procs[0].returncode == 2, outs[0][-2000:]
+  assert 'error: process 1 of 2 failed to load its data' in outs[0], outs[0][-2000:]

@@ -158,3 +158,55 @@ def test_bfloat16_matmuls_and_reused_samples_train(tiny_corpus):
   assert host.gen_params['generator']['in_proj'].dtype == np.float32  # params stay f32
   assert not np.array_equal(host.gen_params['generator']['in_proj'],
                             np.asarray(s0.gen_params['generator']['in_proj']))
+
+
+def test_gan_step_baseline_is_mean_return_over_batch_and_time_updated_before_use(tiny_corpus):
+  """Recomputes one step's returns by hand from the step's own samples."""
+  cfg = tiny_config(*tiny_corpus, batch_size=8, grad_chunks=2, gamma=0.7,
+                    baseline_decay=0.3)
+  run = experiment.prepare(cfg)
+  s0 = train.init_state(run.setup, 0)._replace(baseline=jnp.float32(-0.25))
+  state, metrics = _steps(run, parallel.replicate(s0, run.mesh), 1)
+  host = parallel.to_host(state)
+  key = jax.random.fold_in(jax.random.wrap_key_data(s0.rng), 0)
+  k_sample, k_disc, _ = jax.random.split(jax.random.fold_in(key, 1000), 3)
+  fake, _ = run.setup.gen.sample(s0.gen_params, k_sample, 8)  # G before its update
+  logits = np.asarray(run.setup.disc.apply(host.disc_params, k_disc, fake, True))
+  r = 2 / (1 + np.exp(-logits)) - 1  # masked logits are 0: reward 0 there
+  R = np.zeros_like(r)
+  for t in range(r.shape[1]):
+    R[:, t] = sum(0.7 ** (s - t) * r[:, s] for s in range(t, r.shape[1]))
+  mean_return = R.mean()  # over batch x time
+  np.testing.assert_allclose(float(metrics['return']), mean_return, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(float(host.baseline), 0.3 * -0.25 + 0.7 * mean_return,
+                             rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(float(metrics['baseline']), float(host.baseline))
+
+
+@pytest.mark.parametrize('metric', ['nll_oracle', 'valid_nll', 'fed'])
+def test_best_checkpoint_selection_picks_the_lowest_step(tiny_corpus, tmp_path, monkeypatch,
+                                                         metric):
+  from scratchgan_jax import metrics as metrics_lib
+  scripted = {0: 5.0, 2: 3.0, 4: 4.0, 6: 2.0, 8: 2.5}
+  monkeypatch.setattr(experiment, '_evaluate',
+                      lambda run, params, step, workdir: {metric: scripted[step], 'other': 0.0})
+  monkeypatch.setattr(metrics_lib, 'make_encoder', lambda name: (lambda sents: None))
+  if metric == 'nll_oracle':
+    cfg = tiny_config(*tiny_corpus, dataset='oracle', train_path='', valid_path='',
+                      oracle_vocab_size=30, oracle_length=5, oracle_num_train=40,
+                      oracle_num_valid=40, selection_metric='auto', num_steps=8,
+                      keep_checkpoints=10)
+  else:
+    cfg = tiny_config(*tiny_corpus, selection_metric=metric, num_steps=8,
+                      keep_checkpoints=10)
+  w = str(tmp_path / 'w')
+  summary = experiment.train(cfg, w)
+  meta = checkpoint.read_meta(os.path.join(w, 'checkpoints', 'best.npz'))
+  assert meta['step'] == 6 and meta['best'] == {'value': 2.0, 'step': 6, 'metric': metric}
+  assert summary['best']['step'] == 6
+  # best.npz is the model of step 6: the same bytes as that step's checkpoint.
+  best = _flat(os.path.join(w, 'checkpoints', 'best.npz'))
+  six = _flat(checkpoint.path_for(os.path.join(w, 'checkpoints'), 6))
+  assert best.keys() == six.keys()
+  for k in best:
+    np.testing.assert_array_equal(best[k], six[k], err_msg=k)
