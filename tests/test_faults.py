@@ -214,6 +214,15 @@ def test_oracle_run_samples_and_evaluates(oracle_run):
   assert res['novelty']['mean_longest_match'] >= 1
 
 
+def test_sample_without_workdir_finds_the_default_run(tmp_path):
+  rc, _, err = launch(*ORACLE_RUN, cwd=str(tmp_path))  # trains runs/oracle_scratchgan
+  assert rc == 0, err
+  assert (tmp_path / 'runs' / 'oracle_scratchgan' / 'checkpoints').is_dir()
+  rc, out, err = launch('--mode=sample', '--num_samples=2', cwd=str(tmp_path))
+  assert rc == 0, err
+  assert len(out.splitlines()) == 2
+
+
 def test_resume_against_changed_data_is_refused(tmp_path):
   (tmp_path / 't.txt').write_text('\n'.join(TINY_SENTENCES * 3) + '\n')
   common = [f'--workdir={tmp_path}/w', *TINY, '--dataset=text',
