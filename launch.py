@@ -132,6 +132,10 @@ def _run(user_errors):
   from scratchgan_jax import experiment
   from scratchgan_jax import parallel
   workdir = WORKDIR.value or _default_workdir(_flagfiles(sys.argv))
+  if '://' in workdir:
+    raise ConfigError(f'--workdir={workdir}: only a local or mounted filesystem path is '
+                      'supported (checkpoints are written with os.replace); mount the '
+                      'bucket (e.g. gcsfuse) or use a shared filesystem such as NFS')
   mode = MODE.value
   _check_mode_flags(mode)
   if mode == 'train':

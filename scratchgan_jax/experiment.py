@@ -196,9 +196,11 @@ def _open_workdir(run: Run, workdir: str, chief: bool):
     state = host_state
     best = meta.get('best', best)
     writer.truncate_after(meta['step'])
+    writer.open_tensorboard(purge_step=int(meta['step']) + 1)
     logging.info('Resumed from %s (step %d).', latest, meta['step'])
   else:
     writer.truncate_after(-1)  # rows of an attempt killed before its first checkpoint
+    writer.open_tensorboard(purge_step=0)
   return writer, state, best, latest, vocab_fp, data_fp
 
 
@@ -251,6 +253,11 @@ def _train(run: Run, workdir: str, chief: bool) -> dict:
           f'non-finite evaluation {", ".join(f"{k}={ev[k]}" for k in bad)} at step '
           f'{step}; stopped. Last good checkpoint kept: {last_saved or "none"}')
     writer.write(step, {'eval': True, **ev})
+    sample_file = os.path.join(workdir, 'samples', f'step_{step:09d}.txt')
+    if chief and os.path.exists(sample_file):
+      with open(sample_file, encoding='utf-8') as f:
+        first = [next(f, '').rstrip('\n') for _ in range(8)]
+      writer.write_text(step, 'samples', '\n\n'.join(f'`{l}`' for l in first))
     logging.info('eval step %d: %s', step,
                  ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
     if sel in ev and ev[sel] < best['value'] and chief and step > 0:
@@ -301,6 +308,7 @@ def _train(run: Run, workdir: str, chief: bool) -> dict:
     if is_ckpt and last_saved != ckpt_lib.path_for(ckpt_dir, step):
       last_saved = save(state, step) or last_saved
   progress.close()
+  writer.close()
   summary = summarize(workdir, writer.read(), best, cfg) if chief else {}
   return summary
 

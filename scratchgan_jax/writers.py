@@ -1,4 +1,4 @@
-"""Run outputs: metrics.jsonl, readable samples, progress and a log file."""
+"""Run outputs: metrics.jsonl, TensorBoard events, readable samples, progress, a log file."""
 from __future__ import annotations
 
 import json
@@ -21,11 +21,41 @@ def _clean(v):
 
 
 class MetricWriter:
-  """Appends one JSON object per call to `<workdir>/metrics.jsonl`."""
+  """Appends one JSON object per call to `<workdir>/metrics.jsonl`.
+
+  After `open_tensorboard`, every row also goes to TensorBoard event files in
+  `<workdir>/tensorboard` (scalars under `train/` and `eval/`, samples as text),
+  written with tensorboardX (no TensorFlow needed).
+  """
 
   def __init__(self, workdir: str, enabled: bool = True):
     self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.workdir = workdir
     self.enabled = enabled
+    self.tb = None
+
+  def open_tensorboard(self, purge_step: int | None = None) -> bool:
+    """Starts TensorBoard events; on resume, `purge_step` drops the events a
+    killed attempt wrote past the restored checkpoint. False without tensorboardX."""
+    if not self.enabled:
+      return False
+    try:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      logging.info('No TensorBoard events: pip install "scratchgan-jax[tensorboard]".')
+      return False
+    self.tb = SummaryWriter(os.path.join(self.workdir, 'tensorboard'),
+                            purge_step=purge_step, flush_secs=30)
+    return True
+
+  def write_text(self, step: int, tag: str, text: str) -> None:
+    if self.tb is not None:
+      self.tb.add_text(tag, text, int(step))
+
+  def close(self) -> None:
+    if self.tb is not None:
+      self.tb.close()
+      self.tb = None
 
   def truncate_after(self, step: int) -> None:
     """On resume: drop rows logged after the restored checkpoint's step.
@@ -43,6 +73,11 @@ class MetricWriter:
     row = {'step': int(step), **{k: _clean(v) for k, v in metrics.items()}}
     with open(self.path, 'a', encoding='utf-8') as f:
       f.write(json.dumps(row) + '\n')
+    if self.tb is not None:
+      prefix = 'eval/' if row.get('eval') else 'train/'
+      for k, v in row.items():
+        if k not in ('step', 'eval') and isinstance(v, (int, float)) and not isinstance(v, bool):
+          self.tb.add_scalar(prefix + k, v, int(step))
 
   def read(self) -> list[dict]:
     """Every complete row; a torn or corrupt line is skipped."""

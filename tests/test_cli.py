@@ -61,6 +61,7 @@ def files(tmp_path):
     (['--oracle_params={d}/missing.npz', '--selection_metric=auto'],
      'missing.npz: --oracle_params file not found'),
     (['--selection_metric=valid_nll'], '--selection_metric=valid_nll is for text datasets'),
+    (['--workdir=gs://bucket/run'], '--workdir=gs://bucket/run: only a local or mounted'),
 ])
 def test_bad_input_gets_one_clear_line(files, tmp_path, args, pattern):
   args = [a.format(d=files) for a in args]

@@ -210,3 +210,27 @@ def test_best_checkpoint_selection_picks_the_lowest_step(tiny_corpus, tmp_path, 
   assert best.keys() == six.keys()
   for k in best:
     np.testing.assert_array_equal(best[k], six[k], err_msg=k)
+
+
+def test_tensorboard_events_read_back_with_tensorboards_reader(tiny_corpus, tmp_path):
+  pytest.importorskip('tensorboardX')
+  ea = pytest.importorskip('tensorboard.backend.event_processing.event_accumulator')
+  cfg = tiny_config(*tiny_corpus, num_steps=4, log_every=1, eval_every=2, checkpoint_every=2)
+  w = str(tmp_path / 'w')
+  experiment.train(cfg.replace(num_steps=2), w)
+  experiment.train(cfg, w)  # resumed: events past step 2 of the first attempt are purged
+  acc = ea.EventAccumulator(os.path.join(w, 'tensorboard'),
+                            size_guidance={ea.SCALARS: 0, ea.TENSORS: 0})
+  acc.Reload()
+  tags = acc.Tags()
+  for tag in ('train/disc_loss', 'train/gen_loss', 'train/disc_prob_real',
+              'train/disc_prob_fake', 'train/reward', 'train/baseline', 'train/steps_per_s',
+              'eval/valid_nll', 'eval/valid_ppl'):
+    assert tag in tags['scalars'], (tag, tags['scalars'])
+  rows = experiment.writers.MetricWriter(w).read()
+  want = [(r['step'], r['valid_nll']) for r in rows if r.get('eval')]
+  got = [(e.step, e.value) for e in acc.Scalars('eval/valid_nll')]
+  assert [s for s, _ in got] == [s for s, _ in want] == [0, 2, 4]
+  np.testing.assert_allclose([v for _, v in got], [v for _, v in want], rtol=1e-6)
+  assert [e.step for e in acc.Scalars('train/disc_loss')] == [1, 2, 3, 4]
+  assert 'samples/text_summary' in tags['tensors']
