@@ -110,10 +110,10 @@ def main(argv):
   from scratchgan_jax import data as data_lib
   from scratchgan_jax import parallel
   from scratchgan_jax import train as train_lib
-  from scratchgan_jax import metrics as metrics_lib
+  from scratchgan_jax import encoders
   user_errors = (ConfigError, data_lib.DataError, ckpt_lib.CheckpointError,
                  parallel.ParallelError, train_lib.TrainingError,
-                 metrics_lib.EncoderUnavailable)
+                 encoders.EncoderUnavailable)
   try:
     _run(user_errors)
   except user_errors as e:
@@ -157,14 +157,14 @@ def _run(user_errors):
     else:
       sys.stdout.write(text)
   else:
-    from scratchgan_jax import report
+    from scratchgan_jax import evaluate
     data_cfg = None
     if (flags.FLAGS.samples_path
         and not os.path.exists(os.path.join(workdir, 'config.json'))):
       # Scoring a file of samples with no training run: the dataset flags alone
       # define the references; the workdir receives eval/ only.
       data_cfg = config_from_flags()
-    report.main_from_flags(workdir, flags.FLAGS, CHECKPOINT.value, data_cfg)
+    evaluate.main_from_flags(workdir, flags.FLAGS, CHECKPOINT.value, data_cfg)
 
 
 def _parse_flags(argv):

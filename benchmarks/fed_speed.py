@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax import metrics  # noqa: E402
+from scratchgan_jax import encoders, metrics  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
                       'emnlp2017', 'scratchgan_json')
@@ -41,7 +41,7 @@ def main():
   samples, refs, source = corpus(a.num)
   for name in a.encoders.split(','):
     t = time.perf_counter()
-    enc = metrics.make_encoder(name)
+    enc = encoders.make_encoder(name)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     ea = enc(samples)

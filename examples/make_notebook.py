@@ -23,7 +23,7 @@ except ImportError:
     %pip install -q -e "..[plots]"
 """),
     ('code', """import jax, jax.numpy as jnp, numpy as np
-from scratchgan_jax import data, evaluate, experiment, metrics, oracle, train
+from scratchgan_jax import data, experiment, inference, metrics, oracle, train
 from scratchgan_jax.config import Config
 print('jax', jax.__version__, jax.devices())"""),
     ('md', """## Data: the synthetic oracle
@@ -62,8 +62,8 @@ for step in range(150):
                            shuffle=True)
     state, m = update(state, batch)
     if step % 25 == 0 or step == 149:
-        ev, _ = evaluate.oracle_metrics(setup.gen, state.gen_params, oracle_params, ds.valid,
-                                        num_samples=500, seed=step)
+        ev, _ = inference.oracle_metrics(setup.gen, state.gen_params, oracle_params, ds.valid,
+                                         num_samples=500, seed=step)
         curve.append((step, ev['nll_oracle'], ev['nll_test'], float(m['disc_loss'])))
         clear_output(wait=True)
         s, o, t, d = zip(*curve)
@@ -78,17 +78,17 @@ Lower temperatures give samples the oracle likes (lower NLL-oracle) but less div
 (higher Self-BLEU)."""),
     ('code', """refs = [[str(t) for t in row] for row in ds.valid[:500]]
 for temp in (0.7, 1.0, 1.3):
-    toks = evaluate.sample_tokens(setup.gen, state.gen_params, 500, seed=3, temperature=temp)
+    toks = inference.sample_tokens(setup.gen, state.gen_params, 500, seed=3, temperature=temp)
     hyps = [[str(t) for t in row] for row in toks]
     print(f'T={temp}: NLL-oracle {oracle.nll(oracle_params, toks):.3f}  '
           f'BLEU-3 {metrics.bleu(hyps, refs, 3):.3f}  Self-BLEU-3 {metrics.self_bleu(hyps, 3):.3f}')"""),
     ('md', """## Fréchet distance between two sets of embeddings
 `metrics.frechet_distance` takes any sentence embeddings (FED uses a sentence encoder:
-`metrics.make_encoder('use')` with the `fed` extra). Here a bag-of-tokens embedding
+`encoders.make_encoder('use')` with the `fed` extra). Here a bag-of-tokens embedding
 through a fixed random projection, samples against held-out data and against itself."""),
     ('code', """proj = np.random.default_rng(0).normal(size=(V, 16))
 embed = lambda seqs: np.stack([np.bincount(s, minlength=V) for s in seqs]) @ proj
-fake = evaluate.sample_tokens(setup.gen, state.gen_params, 1000, seed=4)
+fake = inference.sample_tokens(setup.gen, state.gen_params, 1000, seed=4)
 print('FD(samples, held-out):', round(metrics.frechet_distance(embed(fake), embed(ds.valid)), 3))
 print('FD(train, held-out):  ', round(metrics.frechet_distance(embed(ds.train[:1000]), embed(ds.valid)), 3))"""),
     ('md', """## A run on disk: train, then load it back
@@ -103,7 +103,7 @@ summary = experiment.train(run_cfg, workdir)
 print(sorted(os.listdir(workdir)))
 run, params, path = experiment.load_generator(workdir, prefer_best=True)
 print('loaded', os.path.basename(path), 'best:', summary['best'])
-print(evaluate.sample_tokens(run.setup.gen, params, 3, seed=0))"""),
+print(inference.sample_tokens(run.setup.gen, params, 3, seed=0))"""),
 ]
 
 

