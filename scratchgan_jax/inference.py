@@ -32,14 +32,15 @@ def sample_tokens(gen: models.GeneratorFns, params, num: int, seed: int,
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
-def _nll_sums(gen, params, seqs, mask):
-  lp = gen.log_prob(params, seqs)
+def _nll_sums(gen, params, seqs, mask, temperature):
+  lp = gen.log_prob(params, seqs, temperature=temperature)
   return -(lp * mask).sum(), mask.sum()
 
 
 def token_nll(gen: models.GeneratorFns, params, sequences: np.ndarray, eos: bool,
-              batch_size: int = 500) -> float:
-  """Teacher-forced NLL per token (nats) of `sequences` under the generator.
+              batch_size: int = 500, temperature: float = 1.0) -> float:
+  """Teacher-forced NLL per token (nats) of `sequences` under the generator
+  (its softmax at `temperature`).
 
   With eos, each sentence counts its tokens up to and including its end PAD
   (the validation perplexity of the paper is exp of this).
@@ -54,7 +55,8 @@ def token_nll(gen: models.GeneratorFns, params, sequences: np.ndarray, eos: bool
     mask = np.asarray(models.sequence_mask(jnp.asarray(x), eos), np.float32)
     if pad:
       mask[-pad:] = 0
-    t, c = _nll_sums(gen, params, jnp.asarray(x), jnp.asarray(mask))
+    t, c = _nll_sums(gen, params, jnp.asarray(x), jnp.asarray(mask),
+                     jnp.float32(temperature))
     total += float(parallel.to_host(t))
     count += float(parallel.to_host(c))
   return total / max(count, 1.0)
