@@ -13,8 +13,9 @@
 #   1. oracle sweep A: 16 random points x 2 seeds of the default experiment's
 #      learning rates, gamma, baseline decay, discriminator dropout and width
 #      (batch 128, 500 steps; ~40 minutes)
-#   2. the default experiment (experiments/oracle_scratchgan.cfg), 3 seeds
-#   3. the MLE baseline (experiments/oracle_mle.cfg), 3 seeds
+#   2. the default experiment (experiments/oracle_scratchgan.cfg), 3 seeds (~20 min)
+#   3. the MLE baseline (experiments/oracle_mle.cfg), 3 seeds (~12 min)
+#   4. NLL-oracle against NLL-test over temperature for both (~4 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -27,10 +28,10 @@ if [ $QUICK = 1 ]; then
   SIZE=(--num_steps=4 --eval_every=2 --checkpoint_every=2 --log_every=2
         --num_eval_samples=32 --batch_size=16 --oracle_num_train=64
         --oracle_num_valid=64 --oracle_vocab_size=50)
-  POINTS=2; SEEDS_A=0; SEEDS=0
+  POINTS=2; SEEDS_A=0; SEEDS=0; TEMPS=0.8,1.0; NUM=64
 else
   SIZE=()
-  POINTS=16; SEEDS_A=0,1; SEEDS=0,1,2
+  POINTS=16; SEEDS_A=0,1; SEEDS=0,1,2; TEMPS=0.7,0.8,0.9,1.0,1.1,1.2; NUM=2000
 fi
 A_SIZE=(--num_steps=500 --eval_every=100 --checkpoint_every=250)
 [ $QUICK = 1 ] && A_SIZE=()
@@ -50,6 +51,10 @@ $PY scripts/sweep.py --out="$OUT/oracle_scratchgan" --seeds=$SEEDS \
 echo "== 3. the MLE baseline, seeds $SEEDS"
 $PY scripts/sweep.py --out="$OUT/oracle_mle" --seeds=$SEEDS \
   --title="experiments/oracle_mle.cfg" \
-  -- --flagfile=experiments/oracle_mle.cfg "${SIZE[@]}"
+  -- --flagfile=experiments/oracle_mle.cfg --eval_every=100 "${SIZE[@]}"
+
+echo "== 4. quality against coverage over temperature"
+$PY scripts/oracle_tradeoff.py --out="$OUT/oracle_tradeoff" --temperatures=$TEMPS \
+  --num_samples=$NUM --mle "$OUT"/oracle_mle/*_s* --gan "$OUT"/oracle_scratchgan/*_s*
 
 echo "study written to $OUT"

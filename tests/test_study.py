@@ -51,6 +51,7 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
     assert len(rows) == runs, stage
     assert all(float(r['nll_oracle.final']) > 0 for r in rows)
     assert '| seeds |' in open(os.path.join(d, 'summary.md')).read()
+  assert os.path.exists(os.path.join(out, 'oracle_tradeoff', 'tradeoff.csv'))
   # Rerunning skips every finished run.
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
   assert p.returncode == 0
