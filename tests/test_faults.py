@@ -134,6 +134,7 @@ def test_a_second_launch_on_a_busy_workdir_stops_naming_the_holder(tmp_path):
   assert not (w / '.lock').exists()
 
 
+@pytest.mark.slow
 def test_disk_full_is_an_error_line_and_the_run_resumes(tmp_path):
   """ENOSPC while writing a checkpoint: `error: PATH: ...`, exit 2, resumable."""
   w = tmp_path / 'w'
@@ -214,6 +215,7 @@ def test_oracle_run_samples_and_evaluates(oracle_run):
   assert res['novelty']['mean_longest_match'] >= 1
 
 
+@pytest.mark.slow
 def test_sample_without_workdir_finds_the_default_run(tmp_path):
   rc, _, err = launch(*ORACLE_RUN, cwd=str(tmp_path))  # trains runs/oracle_scratchgan
   assert rc == 0, err
@@ -223,6 +225,7 @@ def test_sample_without_workdir_finds_the_default_run(tmp_path):
   assert len(out.splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_resume_against_changed_data_is_refused(tmp_path):
   (tmp_path / 't.txt').write_text('\n'.join(TINY_SENTENCES * 3) + '\n')
   common = [f'--workdir={tmp_path}/w', *TINY, '--dataset=text',

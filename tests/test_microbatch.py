@@ -20,6 +20,7 @@ def _run_steps(cfg, n=3):
   return jax.tree.leaves(parallel.to_host(state))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('objective', ['gan', 'mle'])
 def test_chunk_counts_give_the_same_parameters(tiny_corpus, objective):
   """grad_chunks 1, 8 and automatic (a tiny budget forces 16 chunks) agree."""

@@ -47,6 +47,7 @@ def test_gan_update_identical_on_2_and_8_devices(one_device, tmp_path, n):
     np.testing.assert_array_equal(one_device[k], got[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
   port = _free_port()
   two = str(tmp_path / 'two.npz')

@@ -186,11 +186,11 @@ def test_gan_step_baseline_is_mean_return_over_batch_and_time_updated_before_use
 @pytest.mark.parametrize('metric', ['nll_oracle', 'valid_nll', 'fed'])
 def test_best_checkpoint_selection_picks_the_lowest_step(tiny_corpus, tmp_path, monkeypatch,
                                                          metric):
-  from scratchgan_jax import metrics as metrics_lib
+  from scratchgan_jax import encoders
   scripted = {0: 5.0, 2: 3.0, 4: 4.0, 6: 2.0, 8: 2.5}
   monkeypatch.setattr(experiment, '_evaluate',
                       lambda run, params, step, workdir: {metric: scripted[step], 'other': 0.0})
-  monkeypatch.setattr(metrics_lib, 'make_encoder', lambda name: (lambda sents: None))
+  monkeypatch.setattr(encoders, 'make_encoder', lambda name: (lambda sents: None))
   if metric == 'nll_oracle':
     cfg = tiny_config(*tiny_corpus, dataset='oracle', train_path='', valid_path='',
                       oracle_vocab_size=30, oracle_length=5, oracle_num_train=40,
