@@ -80,17 +80,7 @@ def test_distributed_launch_writes_once_and_matches_one_process(tmp_path):
             '--checkpoint_every=2', '--log_every=2', '--num_eval_samples=16',
             '--selection_metric=valid_nll', '--grad_chunks=2']
   env = dict(ENV, JAX_NUM_CPU_DEVICES='1', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo')
-  port = _free_port()
-  launch = os.path.join(REPO, 'launch.py')
-  procs = [subprocess.Popen(
-      [sys.executable, launch, f'--workdir={tmp_path}/two', *common, '--distributed',
-       f'--coordinator_address=localhost:{port}', '--num_processes=2',
-       f'--process_id={i}'], env=env, cwd=REPO, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True) for i in range(2)]
-  outs = [p.communicate(timeout=300)[0] for p in procs]
-  assert all(p.returncode == 0 for p in procs), outs[0][-2000:] + outs[1][-2000:]
-  subprocess.run([sys.executable, launch, f'--workdir={tmp_path}/one', *common],
-                 env=env, cwd=REPO, check=True, capture_output=True)
+  _train_two_processes_and_one(tmp_path, common, env)
   two = _flat(str(tmp_path / 'two' / 'checkpoints' / 'ckpt_000000004.npz'))
   one = _flat(str(tmp_path / 'one' / 'checkpoints' / 'ckpt_000000004.npz'))
   for k in one:
@@ -100,7 +90,8 @@ def test_distributed_launch_writes_once_and_matches_one_process(tmp_path):
   assert len(rows) == len((tmp_path / 'one' / 'metrics.jsonl').read_text().splitlines())
 
 
-def _launch_two_and_one(tmp_path, common, env):
+def _train_two_processes_and_one(tmp_path, common, env):
+  """Trains `common` as 2 `--distributed` processes (tmp_path/two) and as one (one)."""
   port = _free_port()
   launch = os.path.join(REPO, 'launch.py')
   procs = [subprocess.Popen(
@@ -112,6 +103,12 @@ def _launch_two_and_one(tmp_path, common, env):
   assert all(p.returncode == 0 for p in procs), outs[0][-2000:] + outs[1][-2000:]
   subprocess.run([sys.executable, launch, f'--workdir={tmp_path}/one', *common],
                  env=env, cwd=REPO, check=True, capture_output=True)
+
+
+def _launch_two_and_one(tmp_path, common, env):
+  """As above, then `--mode=sample --seed=5` of both runs."""
+  _train_two_processes_and_one(tmp_path, common, env)
+  launch = os.path.join(REPO, 'launch.py')
   samples = {}
   for name in ('one', 'two'):
     r = subprocess.run([sys.executable, launch, '--mode=sample', f'--workdir={tmp_path}/{name}',
