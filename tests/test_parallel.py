@@ -163,3 +163,64 @@ def test_a_host_that_fails_to_load_its_data_stops_every_process(tmp_path):
   assert procs[1].returncode == 2 and 'missing.txt: file not found' in outs[1], outs[1][-2000:]
   assert procs[0].returncode == 2, outs[0][-2000:]
   assert 'error: process 1 of 2 failed to load its data' in outs[0], outs[0][-2000:]
+
+
+@pytest.mark.slow
+def test_a_peer_killed_mid_training_stops_the_survivor(tmp_path):
+  """kill -9 of process 1 during training: process 0 stops at once with one
+  line and exit code 3 (no traceback, no wait in the shutdown barrier), the
+  workdir holds only whole files, and a restart resumes from its checkpoint."""
+  import signal
+  import time
+  common = ['--dataset=oracle', '--batch_size=16', '--num_steps=100000', '--eval_every=100000',
+            '--checkpoint_every=2', '--log_every=1', '--gen_feature_size=8',
+            '--num_layers_gen=1', '--disc_feature_size=8', '--trainable_embedding_size=4',
+            '--oracle_num_train=64', '--oracle_num_valid=32', '--oracle_vocab_size=50',
+            '--oracle_length=6', f'--workdir={tmp_path}/w']
+  env = dict(ENV, JAX_NUM_CPU_DEVICES='1', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo')
+  port = _free_port()
+  logs = [open(tmp_path / f'p{i}.log', 'w+') for i in range(2)]
+  procs = [subprocess.Popen(
+      [sys.executable, os.path.join(REPO, 'launch.py'), *common, '--distributed',
+       f'--coordinator_address=localhost:{port}', '--num_processes=2', f'--process_id={i}'],
+      env=env, cwd=REPO, stdout=logs[i], stderr=subprocess.STDOUT) for i in range(2)]
+  try:
+    metrics = tmp_path / 'w' / 'metrics.jsonl'
+    deadline = time.time() + 240
+    while time.time() < deadline and procs[0].poll() is None:
+      if metrics.exists() and len(metrics.read_text().splitlines()) >= 4:
+        break
+      time.sleep(0.5)
+    assert procs[0].poll() is None, (tmp_path / 'p0.log').read_text()[-2000:]
+    assert metrics.exists(), (tmp_path / 'p0.log').read_text()[-2000:]
+    procs[1].send_signal(signal.SIGKILL)
+    t_kill = time.time()
+    procs[0].wait(timeout=180)
+    waited = time.time() - t_kill
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+    for f in logs:
+      f.close()
+  out = (tmp_path / 'p0.log').read_text()
+  assert procs[0].returncode == 3, out[-3000:]
+  assert 'error: process 0 of 2: a collective failed, most likely because another ' \
+         'process died' in out, out[-3000:]
+  assert 'Traceback' not in out, out[-3000:]
+  assert waited < 45, (waited, out[-2000:])
+  ckpt_dir = tmp_path / 'w' / 'checkpoints'
+  leftovers = [n for d in (tmp_path / 'w', ckpt_dir) for n in os.listdir(d)
+               if n.startswith('.tmp-')]
+  assert not leftovers, leftovers
+  from scratchgan_jax import checkpoint
+  last = checkpoint.all_steps(str(ckpt_dir))[-1]
+  assert last >= 2
+  # One process resumes the run (the device count is the same: 1 per process x 2
+  # becomes 2 local devices) from that checkpoint.
+  r = subprocess.run([sys.executable, os.path.join(REPO, 'launch.py'), *common[:2],
+                      f'--num_steps={last + 2}', *common[3:]],
+                     env=dict(ENV, JAX_NUM_CPU_DEVICES='2'), cwd=REPO,
+                     capture_output=True, text=True, timeout=240)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert f'(step {last}).' in r.stderr, r.stderr[-2000:]
