@@ -104,6 +104,14 @@ class Config:
   # --- REINFORCE -----------------------------------------------------------
   gamma: float = _f(0.23, 'Discount of the dense rewards.')
   baseline_decay: float = _f(0.08, 'lambda of the moving-average baseline.')
+  end_reward: str = _f('zero', 'Rewards after a sample ends (its first PAD): '
+                      '`zero` (the original code: an ended sentence collects '
+                      'nothing more, so when the discriminator wins, every reward '
+                      'is negative and ending at once pays best; on real text the '
+                      'generator can collapse to empty sentences) or `absorb` (the '
+                      'end is an absorbing state: its reward repeats to max_length, '
+                      'so a return does not depend on the sign of the rewards '
+                      'through the length).', ('zero', 'absorb'))
   num_disc_updates: int = _f(1, 'Discriminator updates per step.')
   num_gen_updates: int = _f(1, 'Generator updates per step.')
   reuse_samples: bool = _f(False, 'Speed option: the generator update reuses '

@@ -21,6 +21,14 @@ def rewards_from_logits(disc_logits: jax.Array) -> jax.Array:
   return 2.0 * jax.nn.sigmoid(disc_logits) - 1.0
 
 
+def absorb_end(rewards: jax.Array, lengths: jax.Array) -> jax.Array:
+  """Rewards [B, T] with the reward at each row's end (position lengths-1, its
+  first PAD) repeated over the positions after it: the end is absorbing."""
+  T = rewards.shape[1]
+  idx = jnp.minimum(jnp.arange(T)[None, :], lengths[:, None] - 1)
+  return jnp.take_along_axis(rewards, idx, axis=1)
+
+
 def sigmoid_cross_entropy(logits: jax.Array, label: float) -> jax.Array:
   return jnp.maximum(logits, 0) - logits * label + jnp.log1p(jnp.exp(-jnp.abs(logits)))
 

@@ -261,6 +261,8 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
       lambda dp, c, k: setup.disc.apply(dp, k, c, True), disc_params,
       _chunk(fake, C), k_disc, mesh).reshape(B, T))
   rewards = losses.rewards_from_logits(disc_logits)
+  if cfg.end_reward == 'absorb':
+    rewards = losses.absorb_end(rewards, models.first_pad_length(fake, setup.eos))
   returns = losses.discounted_returns(rewards, cfg.gamma)
   mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
   baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
