@@ -72,3 +72,28 @@ def test_chunked_normalisers_add_up_to_the_whole_batch():
                 for i in (0, 2))
     np.testing.assert_allclose(float(parts), float(whole), rtol=1e-6)
   assert float(losses.mle_loss(jnp.array([[-1.0, -3.0, 0.0]]), 2)) == pytest.approx(2.0)
+
+
+def test_absorbing_end_removes_the_premium_on_ending_when_every_reward_is_negative():
+  """The COCO collapse: with the discriminator winning (r = -1 everywhere),
+  `zero` makes an empty sentence (PAD first) the best return at t = 0; with the
+  absorbing end, every length gets the same return."""
+  T, gamma = 10, 0.5
+  lengths = jnp.array([1, 4, T])  # PAD at 0, PAD at 3, no PAD
+  mask = jnp.arange(T)[None, :] < lengths[:, None]
+  r = jnp.where(mask, -1.0, 0.0)  # logits past the end are 0: reward 0
+  zero = losses.discounted_returns(r, gamma)[:, 0]
+  assert zero[0] > zero[1] > zero[2]
+  absorbed = losses.discounted_returns(losses.absorb_end(r, lengths), gamma)[:, 0]
+  np.testing.assert_allclose(absorbed, np.full(3, -(1 - gamma ** T) / (1 - gamma)),
+                             rtol=1e-6)
+
+
+def test_absorb_end_repeats_the_first_pad_reward_and_keeps_earlier_ones():
+  rng = np.random.default_rng(0)
+  r = rng.normal(size=(4, 7)).astype(np.float32)
+  lengths = np.array([1, 3, 7, 6])
+  want = r.copy()
+  for i, n in enumerate(lengths):
+    want[i, n:] = r[i, n - 1]
+  np.testing.assert_array_equal(losses.absorb_end(jnp.asarray(r), jnp.asarray(lengths)), want)

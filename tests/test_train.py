@@ -160,10 +160,12 @@ def test_bfloat16_matmuls_and_reused_samples_train(tiny_corpus):
                             np.asarray(s0.gen_params['generator']['in_proj']))
 
 
-def test_gan_step_baseline_is_mean_return_over_batch_and_time_updated_before_use(tiny_corpus):
+@pytest.mark.parametrize('end_reward', ['zero', 'absorb'])
+def test_gan_step_baseline_is_mean_return_over_batch_and_time_updated_before_use(
+    tiny_corpus, end_reward):
   """Recomputes one step's returns by hand from the step's own samples."""
   cfg = tiny_config(*tiny_corpus, batch_size=8, grad_chunks=2, gamma=0.7,
-                    baseline_decay=0.3)
+                    baseline_decay=0.3, end_reward=end_reward)
   run = experiment.prepare(cfg)
   s0 = train.init_state(run.setup, 0)._replace(baseline=jnp.float32(-0.25))
   state, metrics = _steps(run, parallel.replicate(s0, run.mesh), 1)
@@ -173,6 +175,13 @@ def test_gan_step_baseline_is_mean_return_over_batch_and_time_updated_before_use
   fake, _ = run.setup.gen.sample(s0.gen_params, k_sample, 8)  # G before its update
   logits = np.asarray(run.setup.disc.apply(host.disc_params, k_disc, fake, True))
   r = 2 / (1 + np.exp(-logits)) - 1  # masked logits are 0: reward 0 there
+  fake = np.asarray(fake)
+  ended = [row.tolist().index(0) for row in fake if 0 in row.tolist()[:-1]]
+  assert ended, 'no sample ends early: the end_reward case is not exercised'
+  if end_reward == 'absorb':  # the reward at the first PAD holds to the end
+    for i, row in enumerate(fake.tolist()):
+      if 0 in row:
+        r[i, row.index(0) + 1:] = r[i, row.index(0)]
   R = np.zeros_like(r)
   for t in range(r.shape[1]):
     R[:, t] = sum(0.7 ** (s - t) * r[:, s] for s in range(t, r.shape[1]))
