@@ -40,7 +40,15 @@ def test_aggregate_over_seeds_sorts_by_the_metric():
 @pytest.mark.slow
 def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   out = str(tmp_path / 'study')
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable)
+  # Stage 5 reads Texygen's COCO files from COCO_DIR: a small stand-in here, so
+  # the stage is exercised with or without ../shared.
+  coco = tmp_path / 'coco'
+  coco.mkdir()
+  caps = ['a man riding a wave on top of a surfboard .', 'a cat sitting on a bench .',
+          'two dogs play with a red ball in the park .', 'a plate of food on a table .']
+  (coco / 'image_coco.txt').write_text('\n'.join(caps * 20) + '\n')
+  (coco / 'test_coco.txt').write_text('\n'.join(caps[::-1] * 5) + '\n')
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable, COCO_DIR=str(coco))
   cmd = ['bash', os.path.join(REPO, 'scripts', 'reproduce.sh'), '--quick', out]
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
   assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -52,7 +60,14 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
     assert all(float(r['nll_oracle.final']) > 0 for r in rows)
     assert '| seeds |' in open(os.path.join(d, 'summary.md')).read()
   assert os.path.exists(os.path.join(out, 'oracle_tradeoff', 'tradeoff.csv'))
+  report = open(os.path.join(out, 'coco', 'coco.md')).read()
+  for row in ('| ScratchGAN (T = 1) | 64 |', '| MLE (T = 1) | 64 |', '| training text | 80 |'):
+    assert row in report, report
+  with open(os.path.join(out, 'coco', 'sweep.csv')) as f:
+    sweep_rows = list(csv.DictReader(f))
+  assert sorted(float(r['temperature']) for r in sweep_rows) == [0.8, 0.8, 1.0, 1.0]
+  assert os.path.exists(os.path.join(out, 'coco', 'bleu5_vs_self_bleu5.png'))
   # Rerunning skips every finished run.
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
   assert p.returncode == 0
-  assert p.stdout.count('already done') == 3 and 'start ' not in p.stdout
+  assert p.stdout.count('already done') == 5 and 'start ' not in p.stdout

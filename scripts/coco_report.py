@@ -1,0 +1,132 @@
+"""The COCO captions comparison: ScratchGAN, our MLE, the real text, and the
+published Texygen peers, as one Markdown table and a BLEU-5 / Self-BLEU-5 plot.
+
+  python scripts/coco_report.py --out results/coco \
+      --gan RUNS/coco_scratchgan --mle RUNS/coco_mle --real RUNS/coco_real_text
+
+Each of --gan/--mle/--real is a workdir whose eval/metrics.json was written by
+`launch.py --mode=evaluate` (--real: `--samples_path=image_coco.txt` scored
+without a training run). --gan's eval/sweep.csv (a `--temperatures` sweep with
+`--compare_workdir` = the MLE run) gives the two temperature curves.
+
+The peers' numbers are Texygen's published tables (docs/evaluation.md; copied
+in ../shared/reference/peers.md). They are not computed the same way: Texygen
+lower-cases and tokenises with nltk.word_tokenize (we split on spaces, so
+"wheel." is one token), and its Self-BLEU includes each hypothesis among its
+own references, which inflates it. Read them as the field's landmarks, not as
+exact comparisons.
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+
+# Texygen docs/evaluation.md, COCO image captions: BLEU-5 and Self-BLEU-5.
+TEXYGEN = {'SeqGAN': (0.180, 0.489), 'MaliGAN': (0.159, 0.437), 'RankGAN': (0.156, 0.618),
+           'LeakGAN': (0.230, 0.780), 'TextGAN': (0.207, 0.746), 'MLE (Texygen)': (0.189, 0.408)}
+
+
+def _load(workdir):
+  with open(os.path.join(workdir, 'eval', 'metrics.json'), encoding='utf-8') as f:
+    return json.load(f)
+
+
+def _row(name, m):
+  b, s = m.get('bleu', {}), m.get('self_bleu', {})
+  fed = next((v['value'] for k, v in m.items() if k.startswith('fed[')), None)
+  length = m.get('length', {})
+  nov = m.get('novelty', {})
+  cells = [name, m.get('num_samples')]
+  cells += [b.get(f'bleu{n}') for n in (2, 3, 4, 5)]
+  cells += [s.get(f'self_bleu{n}') for n in (2, 3, 4, 5)]
+  cells += [fed, m.get('lm_score'), m.get('reverse_lm_score'), length.get('samples_mean'),
+            nov.get('exact_copies'), nov.get('mean_longest_match')]
+  return '| ' + ' | '.join(_fmt(c) for c in cells) + ' |'
+
+
+def _fmt(v):
+  if v is None:
+    return '–'
+  if isinstance(v, float):
+    return f'{v:.3f}'
+  return str(v)
+
+
+def _sweep(path):
+  with open(path, encoding='utf-8') as f:
+    rows = list(csv.DictReader(f))
+  runs = list(dict.fromkeys(r['run'] for r in rows))
+  return runs, rows
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--out', required=True)
+  p.add_argument('--gan', required=True)
+  p.add_argument('--mle', required=True)
+  p.add_argument('--real', required=True)
+  a = p.parse_args()
+  os.makedirs(a.out, exist_ok=True)
+  evals = {'ScratchGAN (T = 1)': _load(a.gan), 'MLE (T = 1)': _load(a.mle),
+           'training text': _load(a.real)}
+  md = ['# COCO captions: ScratchGAN against MLE and the real text', '',
+        'BLEU against the 10k test captions; Self-BLEU among the samples (each '
+        'against the others); FED[use] against the test captions; LM score: NLL '
+        'of the samples under an LSTM trained on the training text; reverse-LM: '
+        'NLL of the test captions under an LSTM trained on the samples (nats per '
+        'token); length in tokens; copies: samples that are training sentences.',
+        '', '| source | n | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | SBLEU-2 | SBLEU-3 | '
+        'SBLEU-4 | SBLEU-5 | FED | LM | rev-LM | length | copies | longest match |',
+        '|' + '---|' * 16]
+  md += [_row(k, v) for k, v in evals.items()]
+  sweep_csv = os.path.join(a.gan, 'eval', 'sweep.csv')
+  runs, rows = _sweep(sweep_csv)
+  shutil.copy(sweep_csv, os.path.join(a.out, 'sweep.csv'))
+  fed_key = next((k for k in rows[0] if k.startswith('fed[')), None)
+  md += ['', '## Temperature sweeps', '', '| run | T | BLEU-5 | Self-BLEU-5 | FED |',
+         '|---|---|---|---|---|']
+  for r in rows:
+    fed = _fmt(float(r[fed_key])) if fed_key and r.get(fed_key) else '–'
+    md.append(f"| {r['run']} | {r['temperature']} | {float(r['bleu5']):.3f} | "
+              f"{float(r['self_bleu5']):.3f} | {fed} |")
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    plt = None
+  if plt is not None:
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for run in runs:
+      sel = [r for r in rows if r['run'] == run]
+      xs = [float(r['self_bleu5']) for r in sel]
+      ys = [float(r['bleu5']) for r in sel]
+      ax.plot(xs, ys, 'o-', label=f'{run} (ours, over T)')
+      for r, x, y in zip(sel, xs, ys):
+        ax.annotate(f"{float(r['temperature']):g}", (x, y), fontsize=7)
+    real = evals['training text']
+    ax.plot(real['self_bleu']['self_bleu5'], real['bleu']['bleu5'], 'k*', ms=12,
+            label='training text')
+    for name, (bleu5, sbleu5) in TEXYGEN.items():
+      ax.plot(sbleu5, bleu5, 'x', color='gray')
+      ax.annotate(name, (sbleu5, bleu5), fontsize=7, color='gray')
+    ax.set_xlabel('Self-BLEU-5 (lower: more diverse)')
+    ax.set_ylabel('BLEU-5 against test captions (higher: better)')
+    ax.set_title('COCO: quality against diversity (x: Texygen, published)', fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.out, 'bleu5_vs_self_bleu5.png'), dpi=80)
+    plt.close(fig)
+    md += ['', '![BLEU-5 against Self-BLEU-5](bleu5_vs_self_bleu5.png)']
+  for name, wd in (('gan', a.gan), ('mle', a.mle), ('real', a.real)):
+    shutil.copy(os.path.join(wd, 'eval', 'metrics.json'), os.path.join(a.out, f'{name}_metrics.json'))
+  with open(os.path.join(a.out, 'coco.md'), 'w', encoding='utf-8') as f:
+    f.write('\n'.join(md) + '\n')
+  print('\n'.join(md))
+
+
+if __name__ == '__main__':
+  main()
