@@ -68,7 +68,8 @@ def model_flops(p: dict, batch_size: int) -> float:
 
 
 def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
-            compute_dtype: str = 'float32', memory_budget_gb: float = 0.0):
+            compute_dtype: str = 'float32', memory_budget_gb: float = 0.0,
+            warmup: bool = True):
   cfg = Config(dataset='text', train_path='-', objective='gan',
                batch_size=batch_size, max_length=preset['max_length'],
                gen_feature_size=preset['gen_feature_size'],
@@ -95,8 +96,9 @@ def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   xla_flops = float(cost.get('flops', 0.0)) if cost else 0.0
-  state, m = compiled(state, batch)  # warm-up
-  jax.block_until_ready(m)
+  if warmup:
+    state, m = compiled(state, batch)
+    jax.block_until_ready(m)
   t = time.perf_counter()
   for _ in range(steps):
     state, m = compiled(state, batch)
@@ -179,6 +181,9 @@ def main():
                  help='automatic microbatching (grad_chunks=0, the default of launch.py)')
   p.add_argument('--memory_budget_gb', type=float, default=0.0,
                  help='with --auto_chunks: the budget (0: the platform default)')
+  p.add_argument('--no_warmup', action='store_true',
+                 help='time the first call after compiling (for steps of minutes on a '
+                      'CPU, where a warm-up call would double the cost)')
   a = p.parse_args()
   if a.breakdown:
     name = 'paper' if a.preset == 'sweep' else a.preset
@@ -205,7 +210,10 @@ def main():
     c = 0 if a.auto_chunks else (b // a.microbatch if a.microbatch else chunks)
     if b % mesh.size or (c and (b % c or c % mesh.size)):
       continue
-    r = measure(preset, b, a.steps, c, mesh, a.compute_dtype, a.memory_budget_gb)
+    r = measure(preset, b, a.steps, c, mesh, a.compute_dtype, a.memory_budget_gb,
+                warmup=not a.no_warmup)
+    r['warmup'] = not a.no_warmup
+    r['timed_steps'] = a.steps
     r['vocab'] = preset['vocab']
     r['microbatch'] = b // r['grad_chunks']
     r['auto_chunks'] = bool(a.auto_chunks)

@@ -17,7 +17,7 @@
 #   3. the MLE baseline (experiments/oracle_mle.cfg), 3 seeds (~12 min)
 #   4. NLL-oracle against NLL-test over temperature for both (~4 min)
 #   5. COCO captions (needs ../shared/data/coco/texygen_txt, or COCO_DIR): ScratchGAN
-#      (experiments/coco_scratchgan.cfg, ~50 min) and MLE (coco_mle.cfg, ~10 min),
+#      (experiments/coco_scratchgan.cfg, ~30 min) and MLE (coco_mle.cfg, ~10 min),
 #      all metrics at T = 1 on 10k samples, the real training text scored the same
 #      way, temperature sweeps of both, and the comparison with Texygen's
 #      published peers (scripts/coco_report.py; ~25 min of evaluation)
