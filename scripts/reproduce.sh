@@ -17,7 +17,7 @@
 #   3. the MLE baseline (experiments/oracle_mle.cfg), 3 seeds (~12 min)
 #   4. NLL-oracle against NLL-test over temperature for both (~4 min)
 #   5. COCO captions (needs ../shared/data/coco/texygen_txt, or COCO_DIR): ScratchGAN
-#      (experiments/coco_scratchgan.cfg, ~30 min) and MLE (coco_mle.cfg, ~10 min),
+#      (experiments/coco_scratchgan.cfg, ~25 min) and MLE (coco_mle.cfg, ~15 min),
 #      all metrics at T = 1 on 10k samples, the real training text scored the same
 #      way, temperature sweeps of both, and the comparison with Texygen's
 #      published peers (scripts/coco_report.py; ~25 min of evaluation)
@@ -73,10 +73,12 @@ else
            --num_eval_samples=32 --gen_feature_size=16 --disc_feature_size=16
            --trainable_embedding_size=8 --selection_metric=valid_nll)
     EVAL=(--eval_num_samples=64 --lm_steps=5); CMETRICS=bleu,self_bleu,length,novelty,lm,rlm
-    SMETRICS=bleu,self_bleu; CTEMPS=0.8,1.0
+    RMETRICS=bleu,self_bleu,length,novelty; SMETRICS=bleu,self_bleu; CTEMPS=0.8,1.0
   else
-    CSIZE=(); EVAL=(); CMETRICS=bleu,self_bleu,fed,lm,rlm,ppl,length,novelty,neighbours
-    SMETRICS=bleu,self_bleu,fed; CTEMPS=0.7,0.8,0.9,1.0,1.1,1.2
+    # LM / reverse-LM: 500 steps of the 256-unit LSTM (~5 min each on 2 cores).
+    CSIZE=(); EVAL=(--lm_steps=500); CMETRICS=bleu,self_bleu,fed,lm,rlm,ppl,length,novelty,neighbours
+    RMETRICS=bleu,self_bleu,fed,length,novelty; SMETRICS=bleu,self_bleu,fed
+    CTEMPS=0.7,0.8,0.9,1.0,1.1,1.2
   fi
   for name in coco_scratchgan coco_mle; do
     $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=valid_nll --title="experiments/$name.cfg" \
@@ -89,7 +91,7 @@ else
   done
   [ -f "$OUT/coco_real_text/eval/metrics.json" ] || $PY launch.py --mode=evaluate \
     --workdir="$OUT/coco_real_text" --samples_path="$COCO_DIR/image_coco.txt" \
-    --flagfile=experiments/coco_mle.cfg "${COCO[@]}" --metrics=$CMETRICS "${EVAL[@]}" > /dev/null
+    --flagfile=experiments/coco_mle.cfg "${COCO[@]}" --metrics=$RMETRICS "${EVAL[@]}" > /dev/null
   [ -f "$GAN/eval/sweep.csv" ] || $PY launch.py --mode=evaluate --workdir="$GAN" \
     --compare_workdir="$MLE" --temperatures=$CTEMPS --metrics=$SMETRICS "${EVAL[@]}" > /dev/null
   $PY scripts/coco_report.py --out="$OUT/coco" --gan="$GAN" --mle="$MLE" \

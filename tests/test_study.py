@@ -50,7 +50,7 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   (coco / 'test_coco.txt').write_text('\n'.join(caps[::-1] * 5) + '\n')
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable, COCO_DIR=str(coco))
   cmd = ['bash', os.path.join(REPO, 'scripts', 'reproduce.sh'), '--quick', out]
-  p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+  p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
   for stage, runs in (('sweep_oracle_a', 2), ('oracle_scratchgan', 1), ('oracle_mle', 1)):
     d = os.path.join(out, stage)
@@ -68,6 +68,6 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   assert sorted(float(r['temperature']) for r in sweep_rows) == [0.8, 0.8, 1.0, 1.0]
   assert os.path.exists(os.path.join(out, 'coco', 'bleu5_vs_self_bleu5.png'))
   # Rerunning skips every finished run.
-  p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+  p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0
   assert p.stdout.count('already done') == 5 and 'start ' not in p.stdout

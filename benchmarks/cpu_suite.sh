@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The CPU numbers of BENCHMARKS.md in one command (run it alone: it measures time):
+#
+#   bash benchmarks/cpu_suite.sh [OUT.jsonl] [SECTION ...]
+#
+# Sections (default: all):
+#   bench    the cpu-bench step with launch.py's defaults (automatic microbatching)
+#            and with --grad_chunks=1, 10 steps each (~1 min)
+#   sweep    the paper preset (G 2x512, D 1x512, embedding 300 + 64, vocabulary
+#            5,700, length 52) at batch 512 -> 8192 with a fixed microbatch of 512,
+#            and in one chunk at 512 and 1024 (one chunk at 8192 would need ~75 GB);
+#            one timed step each, after compiling and without a warm-up call
+#            (a step at 8192 takes minutes on 2 cores; ~25 min in all)
+#   scaling  the cpu-bench step on 1, 2, 4, 8 simulated CPU devices
+#            (JAX_NUM_CPU_DEVICES) sharing this machine's cores: strong scaling at
+#            a fixed global batch of 64 and weak scaling at 64 per device (~8 min)
+#
+# Each configuration runs in its own process, so its peak process memory
+# (ru_maxrss) is its own. A configuration that fails is recorded as
+# {"failed": true, ...} with the last line of its error.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-benchmarks/results/step_time_cpu.jsonl}
+shift || true
+SECTIONS=${*:-bench sweep scaling}
+PY=${PYTHON:-python3}
+ST=benchmarks/step_time.py
+export JAX_PLATFORMS=cpu
+
+one() {  # one configuration, its own process, bounded time
+  local log
+  log=$(mktemp)
+  if timeout 1800 "$PY" "$ST" "$@" >"$log" 2>&1; then
+    grep '^{' "$log" | tee -a "$OUT"
+  else
+    local err
+    err=$(grep -E 'RESOURCE_EXHAUSTED|Error|error|Killed' "$log" | tail -1 | cut -c1-300 | tr '"' "'")
+    printf '{"failed": true, "args": "%s", "error": "%s"}\n' "$*" "$err" | tee -a "$OUT"
+  fi
+  rm -f "$log"
+}
+
+has() { [[ " $SECTIONS " == *" $1 "* ]]; }
+
+if has bench; then
+  one --preset=cpu-bench --steps=10 --auto_chunks
+  one --preset=cpu-bench --steps=10 --grad_chunks=1
+fi
+if has sweep; then
+  for b in 512 1024 2048 4096 8192; do
+    one --preset=paper --steps=1 --no_warmup --batch_sizes=$b --microbatch=512
+  done
+  for b in 512 1024; do
+    one --preset=paper --steps=1 --no_warmup --batch_sizes=$b --grad_chunks=1
+  done
+fi
+if has scaling; then
+  for n in 1 2 4 8; do
+    JAX_NUM_CPU_DEVICES=$n one --preset=cpu-bench --steps=3 --batch_sizes=64 --grad_chunks=$n
+    JAX_NUM_CPU_DEVICES=$n one --preset=cpu-bench --steps=3 --batch_sizes=$((64 * n)) --grad_chunks=$n
+  done
+fi
