@@ -5,7 +5,7 @@
 #
 # Sections (default: all):
 #   bench    the cpu-bench step with launch.py's defaults (automatic microbatching)
-#            and with --grad_chunks=1, 10 steps each (~1 min)
+#            and with --grad_chunks=1, and the PyTorch reference, 10 steps each (~2 min)
 #   sweep    the paper preset (G 2x512, D 1x512, embedding 300 + 64, vocabulary
 #            5,700, length 52) at batch 512 -> 8192 with a fixed microbatch of 512,
 #            and in one chunk at 512 and 1024 (one chunk at 8192 would need ~75 GB);
@@ -45,6 +45,8 @@ has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 if has bench; then
   one --preset=cpu-bench --steps=10 --auto_chunks
   one --preset=cpu-bench --steps=10 --grad_chunks=1
+  # The PyTorch reference of the same step, measured in the same session.
+  "$PY" benchmarks/torch_step.py --steps=10 --threads=2 | grep '^{' | tee -a "${TORCH_OUT:-benchmarks/results/torch_step_cpu.jsonl}"
 fi
 if has sweep; then
   for b in 512 1024 2048 4096 8192; do
