@@ -84,7 +84,7 @@ def main():
   sweep_csv = os.path.join(a.gan, 'eval', 'sweep.csv')
   runs, rows = _sweep(sweep_csv)
   shutil.copy(sweep_csv, os.path.join(a.out, 'sweep.csv'))
-  fed_key = next((k for k in rows[0] if k.startswith('fed[')), None)
+  fed_key = next((k for k in rows[0] if k.startswith('fed[') and k.endswith('/value')), None)
   md += ['', '## Temperature sweeps', '', '| run | T | BLEU-5 | Self-BLEU-5 | FED |',
          '|---|---|---|---|---|']
   for r in rows:
