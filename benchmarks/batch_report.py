@@ -18,6 +18,8 @@ def label(r):
   v = '' if r.get('vocab', 5700) == 5700 else f' V={r["vocab"]}'
   if r.get('auto_chunks'):
     kind = 'automatic'
+  elif '--microbatch' in r.get('command', ''):  # batch = microbatch is one chunk too
+    kind = f'microbatch {r["microbatch"]}'
   elif r['grad_chunks'] == 1:
     kind = 'one chunk'
   else:
@@ -29,6 +31,7 @@ def main():
   p = argparse.ArgumentParser()
   p.add_argument('jsonl')
   p.add_argument('--png', default='')
+  p.add_argument('--preset', default='paper', help='rows of this preset only')
   a = p.parse_args()
   rows, failed, latest = [], [], {}
   with open(a.jsonl, encoding='utf-8') as f:
@@ -36,11 +39,12 @@ def main():
       r = json.loads(line)
       if r.get('failed'):
         failed.append(r)
-      elif r.get('benchmark') == 'step_time':
+      elif (r.get('benchmark') == 'step_time' and r.get('preset') == a.preset
+            and r.get('devices', 1) == 1):
         # A later row of the same setting supersedes an earlier one.
         latest[(label(r), r['batch_size'])] = r
   rows = sorted(latest.values(), key=lambda r: (label(r), r['batch_size']))
-  print('| setting | batch | chunks | steps/s | µs per example | peak GPU memory | '
+  print('| setting | batch | chunks | steps/s | µs per example | peak memory | '
         'TFLOP/s | utilisation |')
   print('|---|---|---|---|---|---|---|---|')
   for r in rows:
@@ -69,7 +73,7 @@ def main():
       ax.set_ylabel(yl)
       ax.grid(alpha=0.3)
     ax1.legend(fontsize=7)
-    fig.suptitle(rows[0]['device_kind'] + ', paper preset', fontsize=9)
+    fig.suptitle(f"{rows[0]['device_kind']}, {a.preset} preset", fontsize=9)
     fig.tight_layout()
     fig.savefig(a.png, dpi=80)
 
