@@ -27,20 +27,8 @@ PY=${PYTHON:-python3}
 ST=benchmarks/step_time.py
 export JAX_PLATFORMS=cpu
 
-one() {  # one configuration, its own process, bounded time
-  local log
-  log=$(mktemp)
-  if timeout 1800 "$PY" "$ST" "$@" >"$log" 2>&1; then
-    grep '^{' "$log" | tee -a "$OUT"
-  else
-    local err
-    err=$(grep -E 'RESOURCE_EXHAUSTED|Error|error|Killed' "$log" | tail -1 | cut -c1-300 | tr '"' "'")
-    printf '{"failed": true, "args": "%s", "error": "%s"}\n' "$*" "$err" | tee -a "$OUT"
-  fi
-  rm -f "$log"
-}
-
-has() { [[ " $SECTIONS " == *" $1 "* ]]; }
+ONE_TIMEOUT=1800
+. benchmarks/suite_lib.sh
 
 if has bench; then
   one --preset=cpu-bench --steps=10 --auto_chunks

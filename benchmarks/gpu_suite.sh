@@ -21,20 +21,8 @@ export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.95}
 PY=${PYTHON:-python3}
 ST=benchmarks/step_time.py
 
-one() {  # one configuration, its own process, bounded time
-  local log
-  log=$(mktemp)
-  if timeout 300 "$PY" "$ST" "$@" >"$log" 2>&1; then
-    grep '^{' "$log" | tee -a "$OUT"
-  else
-    local err
-    err=$(grep -E 'RESOURCE_EXHAUSTED|Error|error' "$log" | tail -1 | cut -c1-300 | tr '"' "'")
-    printf '{"failed": true, "args": "%s", "error": "%s"}\n' "$*" "$err" | tee -a "$OUT"
-  fi
-  rm -f "$log"
-}
-
-has() { [[ " $SECTIONS " == *" $1 "* ]]; }
+ONE_TIMEOUT=300
+. benchmarks/suite_lib.sh
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 if has paper; then
