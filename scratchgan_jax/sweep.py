@@ -210,8 +210,10 @@ def _write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
-def read_metrics(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, 'metrics.jsonl')
+def read_metrics(path: str) -> list[dict]:
+  """The rows of a run's metrics.jsonl (`path`: the file or its workdir)."""
+  if os.path.isdir(path):
+    path = os.path.join(path, 'metrics.jsonl')
   if not os.path.exists(path):
     return []
   rows = []

@@ -260,9 +260,10 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   disc_logits = jax.lax.stop_gradient(chunked_map(
       lambda dp, c, k: setup.disc.apply(dp, k, c, True), disc_params,
       _chunk(fake, C), k_disc, mesh).reshape(B, T))
+  lengths = models.first_pad_length(fake, setup.eos)
   rewards = losses.rewards_from_logits(disc_logits)
   if cfg.end_reward == 'absorb':
-    rewards = losses.absorb_end(rewards, models.first_pad_length(fake, setup.eos))
+    rewards = losses.absorb_end(rewards, lengths)
   returns = losses.discounted_returns(rewards, cfg.gamma)
   mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
   baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
@@ -286,7 +287,7 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
       'return': mean_return,
       'baseline': baseline,
       'sample_nll': aux[1] / n_tok,
-      'sample_length': models.first_pad_length(fake, setup.eos).astype(jnp.float32).mean(),
+      'sample_length': lengths.astype(jnp.float32).mean(),
   }
   return gen_params, gen_opt_state, baseline, metrics
 

@@ -9,25 +9,15 @@ one). A metric logged only at evaluations (valid_nll, fed, nll_oracle) is drawn
 from the eval rows, the others from the training-log rows.
 """
 import argparse
-import json
 import os
+import sys
 
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-
-def read_rows(path):
-  if os.path.isdir(path):
-    path = os.path.join(path, 'metrics.jsonl')
-  rows = []
-  with open(path, encoding='utf-8') as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except ValueError:
-        pass  # a torn last line of a killed run
-  return rows
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scratchgan_jax.sweep import read_metrics  # noqa: E402
 
 
 def main():
@@ -42,7 +32,7 @@ def main():
   fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
   for spec in a.runs:
     label, path = spec.split('=', 1)
-    rows = read_rows(path)
+    rows = read_metrics(path)
     for ax, name in zip(axes[0], names):
       pts = [(r['step'], r[name]) for r in rows if name in r]
       if pts:

@@ -90,18 +90,26 @@ def test_distributed_launch_writes_once_and_matches_one_process(tmp_path):
   assert len(rows) == len((tmp_path / 'one' / 'metrics.jsonl').read_text().splitlines())
 
 
+def _launch_distributed(common, env, per_process=lambda i: [], logs=None):
+  """Starts `launch.py *common --distributed` as processes 0 and 1 of 2 on a free
+  port; `per_process(i)` adds flags to process i; output goes to `logs[i]`
+  (open files) or to a pipe."""
+  port = _free_port()
+  return [subprocess.Popen(
+      [sys.executable, os.path.join(REPO, 'launch.py'), *common, *per_process(i),
+       '--distributed', f'--coordinator_address=localhost:{port}', '--num_processes=2',
+       f'--process_id={i}'], env=env, cwd=REPO,
+      stdout=logs[i] if logs else subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for i in range(2)]
+
+
 def _train_two_processes_and_one(tmp_path, common, env):
   """Trains `common` as 2 `--distributed` processes (tmp_path/two) and as one (one)."""
-  port = _free_port()
-  launch = os.path.join(REPO, 'launch.py')
-  procs = [subprocess.Popen(
-      [sys.executable, launch, f'--workdir={tmp_path}/two', *common, '--distributed',
-       f'--coordinator_address=localhost:{port}', '--num_processes=2',
-       f'--process_id={i}'], env=env, cwd=REPO, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  procs = _launch_distributed([f'--workdir={tmp_path}/two', *common], env)
   outs = [p.communicate(timeout=300)[0] for p in procs]
   assert all(p.returncode == 0 for p in procs), outs[0][-2000:] + outs[1][-2000:]
-  subprocess.run([sys.executable, launch, f'--workdir={tmp_path}/one', *common],
+  subprocess.run([sys.executable, os.path.join(REPO, 'launch.py'),
+                  f'--workdir={tmp_path}/one', *common],
                  env=env, cwd=REPO, check=True, capture_output=True)
 
 
@@ -150,14 +158,9 @@ def test_a_host_that_fails_to_load_its_data_stops_every_process(tmp_path):
             '--disc_feature_size=8', '--trainable_embedding_size=4', '--num_steps=2',
             '--selection_metric=valid_nll', f'--workdir={tmp_path}/w']
   env = dict(ENV, JAX_NUM_CPU_DEVICES='1', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo')
-  port = _free_port()
   t0 = time.time()
-  procs = [subprocess.Popen(
-      [sys.executable, os.path.join(REPO, 'launch.py'), *common, '--distributed',
-       f'--train_path={tmp_path}/{"t" if i == 0 else "missing"}.txt',
-       f'--coordinator_address=localhost:{port}', '--num_processes=2', f'--process_id={i}'],
-      env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-      for i in range(2)]
+  procs = _launch_distributed(
+      common, env, lambda i: [f'--train_path={tmp_path}/{"t" if i == 0 else "missing"}.txt'])
   outs = [p.communicate(timeout=240)[0] for p in procs]
   assert time.time() - t0 < 200
   assert procs[1].returncode == 2 and 'missing.txt: file not found' in outs[1], outs[1][-2000:]
@@ -178,12 +181,8 @@ def test_a_peer_killed_mid_training_stops_the_survivor(tmp_path):
             '--oracle_num_train=64', '--oracle_num_valid=32', '--oracle_vocab_size=50',
             '--oracle_length=6', f'--workdir={tmp_path}/w']
   env = dict(ENV, JAX_NUM_CPU_DEVICES='1', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo')
-  port = _free_port()
   logs = [open(tmp_path / f'p{i}.log', 'w+') for i in range(2)]
-  procs = [subprocess.Popen(
-      [sys.executable, os.path.join(REPO, 'launch.py'), *common, '--distributed',
-       f'--coordinator_address=localhost:{port}', '--num_processes=2', f'--process_id={i}'],
-      env=env, cwd=REPO, stdout=logs[i], stderr=subprocess.STDOUT) for i in range(2)]
+  procs = _launch_distributed(common, env, logs=logs)
   try:
     metrics = tmp_path / 'w' / 'metrics.jsonl'
     deadline = time.time() + 240
