@@ -36,8 +36,11 @@ class Config:
   dataset: str = _f('oracle', 'oracle | emnlp2017 | text | tfds:NAME')
   data_dir: str = _f('', 'emnlp2017: folder with train.json and valid.json '
                      '(and optionally test.json).')
-  train_path: str = _f('', 'text: training file, one sentence per line.')
-  valid_path: str = _f('', 'text: validation file, one sentence per line.')
+  train_path: str = _f('', 'text: training file, one sentence per line. '
+                       'emnlp2017: a ScratchGAN JSON file read instead of '
+                       'DATA_DIR/train.json (e.g. the 12.5k-sentence subset).')
+  valid_path: str = _f('', 'text: validation file, one sentence per line. '
+                       'emnlp2017: a JSON file read instead of DATA_DIR/valid.json.')
   lowercase: bool = _f(False, 'text/tfds: lowercase sentences before splitting.')
   max_length: int = _f(52, 'Maximum sequence length in tokens, including the '
                        'final PAD (52 for EMNLP2017). The oracle uses '
@@ -195,14 +198,16 @@ class Config:
     if not (ds in ('oracle', 'emnlp2017', 'text') or ds.startswith('tfds:')):
       raise ConfigError(f'--dataset={ds!r}: must be oracle, emnlp2017, text '
                         'or tfds:NAME')
-    if ds == 'emnlp2017' and not self.data_dir:
+    if ds == 'emnlp2017' and not self.data_dir and not (self.train_path and
+                                                        self.valid_path):
       raise ConfigError('--dataset=emnlp2017 needs --data_dir (a folder with '
-                        'train.json and valid.json)')
+                        'train.json and valid.json) or both --train_path and '
+                        '--valid_path (ScratchGAN JSON files)')
     if ds == 'text' and not self.train_path:
       raise ConfigError('--dataset=text needs --train_path (one sentence per line)')
-    if ds != 'text' and (self.train_path or self.valid_path):
+    if ds not in ('text', 'emnlp2017') and (self.train_path or self.valid_path):
       raise ConfigError(f'--train_path/--valid_path only apply to '
-                        f'--dataset=text, not --dataset={ds}')
+                        f'--dataset=text or emnlp2017, not --dataset={ds}')
     if ds == 'oracle' and self.embedding_path:
       raise ConfigError('--embedding_path has no meaning for --dataset=oracle '
                         '(token ids have no words)')

@@ -232,12 +232,17 @@ def read_lines(path: str, what: str = 'text') -> list[str]:
 
 
 def load_emnlp2017(data_dir: str, max_length: int = 52, max_vocab_size: int = 20000,
-                   skip_long: bool = False) -> Dataset:
-  """The original ScratchGAN reader: train.json / valid.json, its vocab rules."""
-  if not os.path.isdir(data_dir):
+                   skip_long: bool = False, train_path: str = '',
+                   valid_path: str = '') -> Dataset:
+  """The original ScratchGAN reader: train.json / valid.json, its vocab rules.
+
+  `train_path` / `valid_path`, when given, are read instead of the files of
+  `data_dir` (which may then be empty).
+  """
+  if data_dir and not os.path.isdir(data_dir):
     raise DataError(f'{data_dir}: --data_dir is not a folder')
-  train_path = os.path.join(data_dir, 'train.json')
-  valid_path = os.path.join(data_dir, 'valid.json')
+  train_path = train_path or os.path.join(data_dir, 'train.json')
+  valid_path = valid_path or os.path.join(data_dir, 'valid.json')
   train = read_scratchgan_json(train_path)
   valid = read_scratchgan_json(valid_path)
 
@@ -439,7 +444,8 @@ def load_dataset(cfg):
                                  cfg.oracle_num_valid, cfg.oracle_seed)
     return ds, params
   if cfg.dataset == 'emnlp2017':
-    return load_emnlp2017(cfg.data_dir, **kw), None
+    return load_emnlp2017(cfg.data_dir, train_path=cfg.train_path,
+                          valid_path=cfg.valid_path, **kw), None
   if cfg.dataset == 'text':
     return load_text(cfg.train_path, cfg.valid_path, lowercase=cfg.lowercase,
                      min_tokens=cfg.min_sentence_tokens, **kw), None

@@ -60,6 +60,22 @@ def test_emnlp_json_errors(tmp_path):
     data.load_emnlp2017(str(d))
 
 
+def test_emnlp_paths_override_data_dir(tmp_path):
+  d = tmp_path / 'd'
+  d.mkdir()
+  (d / 'train.json').write_text(json.dumps([{'s': 'a a b'}]))
+  (d / 'valid.json').write_text(json.dumps([{'s': 'a'}]))
+  other = tmp_path / 'other.json'
+  other.write_text(json.dumps([{'s': 'c c d'}, {'s': 'c'}]))
+  ds = data.load_emnlp2017(str(d), train_path=str(other), max_length=5)
+  words = set(ds.vocab.words)  # the vocabulary comes from other.json only
+  assert {'c', 'd'} <= words and 'a' not in words and ds.train.shape == (2, 5)
+  assert ds.valid_sentences == ['a']  # valid.json still comes from data_dir
+  ds = data.load_emnlp2017('', train_path=str(other), valid_path=str(other),
+                           max_length=5)
+  assert ds.valid_sentences == ['c c d', 'c']
+
+
 def test_emnlp_json_counts_title_tokens(tmp_path):
   d = tmp_path / 'd'
   d.mkdir()
@@ -74,14 +90,11 @@ def test_emnlp_json_counts_title_tokens(tmp_path):
 
 def test_real_emnlp2017_subset():
   d = shared('emnlp2017', 'scratchgan_json')
-  import os, shutil, tempfile
-  tmp = tempfile.mkdtemp()
-  os.symlink(os.path.join(d, 'train_first12500.json'), os.path.join(tmp, 'train.json'))
-  os.symlink(os.path.join(d, 'valid.json'), os.path.join(tmp, 'valid.json'))
-  try:
-    ds = data.load_emnlp2017(tmp)
-  finally:
-    shutil.rmtree(tmp)
+  import os
+  # The subset file is read in place of DATA_DIR/train.json (the flagfiles'
+  # --train_path / --valid_path), no data_dir needed.
+  ds = data.load_emnlp2017('', train_path=os.path.join(d, 'train_first12500.json'),
+                           valid_path=os.path.join(d, 'valid.json'))
   assert ds.train.shape == (12500, 52) and ds.valid.shape == (10000, 52)
   assert ds.vocab.words[0] == ' ' and '<unk>' in ds.vocab.words
   # 5,593 word types + PAD + <unk> + the empty title token "".
