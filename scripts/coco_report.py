@@ -27,12 +27,12 @@ TEXYGEN = {'SeqGAN': (0.180, 0.489), 'MaliGAN': (0.159, 0.437), 'RankGAN': (0.15
            'LeakGAN': (0.230, 0.780), 'TextGAN': (0.207, 0.746), 'MLE (Texygen)': (0.189, 0.408)}
 
 
-def _load(workdir):
+def load(workdir):
   with open(os.path.join(workdir, 'eval', 'metrics.json'), encoding='utf-8') as f:
     return json.load(f)
 
 
-def _row(name, m):
+def row(name, m):
   b, s = m.get('bleu', {}), m.get('self_bleu', {})
   fed = next((v['value'] for k, v in m.items() if k.startswith('fed[')), None)
   length = m.get('length', {})
@@ -42,10 +42,10 @@ def _row(name, m):
   cells += [s.get(f'self_bleu{n}') for n in (2, 3, 4, 5)]
   cells += [fed, m.get('lm_score'), m.get('reverse_lm_score'), length.get('samples_mean'),
             nov.get('exact_copies'), nov.get('mean_longest_match')]
-  return '| ' + ' | '.join(_fmt(c) for c in cells) + ' |'
+  return '| ' + ' | '.join(fmt(c) for c in cells) + ' |'
 
 
-def _fmt(v):
+def fmt(v):
   if v is None:
     return '–'
   if isinstance(v, float):
@@ -53,7 +53,7 @@ def _fmt(v):
   return str(v)
 
 
-def _sweep(path):
+def read_sweep(path):
   with open(path, encoding='utf-8') as f:
     rows = list(csv.DictReader(f))
   runs = list(dict.fromkeys(r['run'] for r in rows))
@@ -69,8 +69,8 @@ def main():
   p.add_argument('--real', required=True)
   a = p.parse_args()
   os.makedirs(a.out, exist_ok=True)
-  evals = {'ScratchGAN (T = 1)': _load(a.gan), 'MLE (T = 1)': _load(a.mle),
-           'training text': _load(a.real)}
+  evals = {'ScratchGAN (T = 1)': load(a.gan), 'MLE (T = 1)': load(a.mle),
+           'training text': load(a.real)}
   md = ['# COCO captions: ScratchGAN against MLE and the real text', '',
         'BLEU against the 10k test captions; Self-BLEU among the samples (each '
         'against the others); FED[use] against the test captions; LM score: NLL '
@@ -80,15 +80,15 @@ def main():
         '', '| source | n | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | SBLEU-2 | SBLEU-3 | '
         'SBLEU-4 | SBLEU-5 | FED | LM | rev-LM | length | copies | longest match |',
         '|' + '---|' * 16]
-  md += [_row(k, v) for k, v in evals.items()]
+  md += [row(k, v) for k, v in evals.items()]
   sweep_csv = os.path.join(a.gan, 'eval', 'sweep.csv')
-  runs, rows = _sweep(sweep_csv)
+  runs, rows = read_sweep(sweep_csv)
   shutil.copy(sweep_csv, os.path.join(a.out, 'sweep.csv'))
   fed_key = next((k for k in rows[0] if k.startswith('fed[') and k.endswith('/value')), None)
   md += ['', '## Temperature sweeps', '', '| run | T | BLEU-5 | Self-BLEU-5 | FED |',
          '|---|---|---|---|---|']
   for r in rows:
-    fed = _fmt(float(r[fed_key])) if fed_key and r.get(fed_key) else '–'
+    fed = fmt(float(r[fed_key])) if fed_key and r.get(fed_key) else '–'
     md.append(f"| {r['run']} | {r['temperature']} | {float(r['bleu5']):.3f} | "
               f"{float(r['self_bleu5']):.3f} | {fed} |")
   try:

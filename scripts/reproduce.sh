@@ -21,6 +21,13 @@
 #      all metrics at T = 1 on 10k samples, the real training text scored the same
 #      way, temperature sweeps of both, and the comparison with Texygen's
 #      published peers (scripts/coco_report.py; ~25 min of evaluation)
+#   6. EMNLP2017 News, 12.5k-sentence subset (needs ../shared/data/emnlp2017/
+#      scratchgan_json, or EMNLP_DIR): ScratchGAN (emnlp2017_small_scratchgan.cfg,
+#      ~40 min) and MLE (emnlp2017_small_mle.cfg, ~20 min), FED/BLEU at T = 1 on
+#      10k samples, the training text, FED over temperature, the FED learning
+#      curves (scripts/emnlp_report.py, scripts/plot_runs.py; ~10 min of evaluation)
+#   7. the ablation waterfall on the oracle (experiments/ablation_oracle_*.cfg),
+#      3 seeds per step (scripts/ablation_report.py; ~45 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -97,5 +104,57 @@ else
   $PY scripts/coco_report.py --out="$OUT/coco" --gan="$GAN" --mle="$MLE" \
     --real="$OUT/coco_real_text" > /dev/null
 fi
+
+echo "== 6. EMNLP2017 News (12.5k-sentence subset)"
+EMNLP_DIR=${EMNLP_DIR:-../shared/data/emnlp2017/scratchgan_json}
+if [ ! -f "$EMNLP_DIR/train_first12500.json" ]; then
+  echo "skipped: no $EMNLP_DIR/train_first12500.json (set EMNLP_DIR to ScratchGAN's JSON folder)"
+else
+  EM=(--train_path="$EMNLP_DIR/train_first12500.json" --valid_path="$EMNLP_DIR/valid.json")
+  if [ $QUICK = 1 ]; then
+    ESIZE=(--num_steps=4 --eval_every=2 --checkpoint_every=2 --log_every=2 --batch_size=16
+           --num_eval_samples=32 --gen_feature_size=16 --disc_feature_size=16
+           --trainable_embedding_size=8 --selection_metric=valid_nll)
+    EEVAL=(--eval_num_samples=64); EMETRICS=bleu,self_bleu,length,novelty; ESWEEP=bleu
+    ETEMPS=0.8,1.0; ECURVE=valid_nll,sample_length; EMETRIC=valid_nll
+  else
+    ESIZE=(); EEVAL=(); EMETRICS=fed,bleu,self_bleu,length,novelty; ESWEEP=fed
+    ETEMPS=0.7,0.8,0.9,1.0,1.1,1.2,1.3; ECURVE=fed,sample_length,disc_prob_fake; EMETRIC=fed
+  fi
+  for name in emnlp2017_small_scratchgan emnlp2017_small_mle; do
+    $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=$EMETRIC --title="experiments/$name.cfg" \
+      -- --flagfile=experiments/$name.cfg "${EM[@]}" "${ESIZE[@]}"
+  done
+  GAN=$(ls -d "$OUT"/emnlp2017_small_scratchgan/*_s0); MLE=$(ls -d "$OUT"/emnlp2017_small_mle/*_s0)
+  for wd in "$GAN" "$MLE"; do
+    [ -f "$wd/eval/metrics.json" ] || $PY launch.py --mode=evaluate --workdir="$wd" \
+      --metrics=$EMETRICS "${EEVAL[@]}" > /dev/null
+  done
+  REAL="$OUT/emnlp2017_real_text"
+  if [ ! -f "$REAL/eval/metrics.json" ]; then
+    mkdir -p "$REAL"
+    $PY -c 'import json, sys; print("\n".join(r["s"] for r in json.load(open(sys.argv[1]))))' \
+      "$EMNLP_DIR/train_first12500.json" > "$REAL/train_sentences.txt"
+    $PY launch.py --mode=evaluate --workdir="$REAL" --samples_path="$REAL/train_sentences.txt" \
+      --flagfile=experiments/emnlp2017_small_mle.cfg "${EM[@]}" --metrics=$EMETRICS "${EEVAL[@]}" > /dev/null
+  fi
+  [ -f "$GAN/eval/sweep.csv" ] || $PY launch.py --mode=evaluate --workdir="$GAN" \
+    --compare_workdir="$MLE" --temperatures=$ETEMPS --metrics=$ESWEEP "${EEVAL[@]}" > /dev/null
+  $PY scripts/emnlp_report.py --out="$OUT/emnlp2017" --gan="$GAN" --mle="$MLE" --real="$REAL" > /dev/null
+  $PY scripts/plot_runs.py --out="$OUT/emnlp2017/training_curves.png" --metrics=$ECURVE \
+    --title="EMNLP2017 subset: during training (1,000 samples per evaluation)" \
+    ScratchGAN="$GAN" MLE="$MLE" > /dev/null
+fi
+
+echo "== 7. the ablation waterfall on the oracle, seeds $SEEDS"
+STEPS=()
+for name in 0_seqgan_step 1_large_batch 2_disc_reg 3_baseline; do
+  $PY scripts/sweep.py --out="$OUT/ablation_oracle/$name" --seeds=$SEEDS \
+    --title="experiments/ablation_oracle_$name.cfg" \
+    -- --flagfile=experiments/ablation_oracle_$name.cfg "${SIZE[@]}"
+  STEPS+=("$OUT/ablation_oracle/$name")
+done
+$PY scripts/ablation_report.py --out="$OUT/ablation_oracle" \
+  --title="Oracle ablation waterfall (paper Fig 3c at CPU scale)" "${STEPS[@]}" > /dev/null
 
 echo "study written to $OUT"

@@ -1,5 +1,6 @@
 """The sweep tool and the study's reproduction script (`--quick`), end to end."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -48,7 +49,16 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
           'two dogs play with a red ball in the park .', 'a plate of food on a table .']
   (coco / 'image_coco.txt').write_text('\n'.join(caps * 20) + '\n')
   (coco / 'test_coco.txt').write_text('\n'.join(caps[::-1] * 5) + '\n')
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable, COCO_DIR=str(coco))
+  # Stage 6 reads ScratchGAN's EMNLP2017 JSON files from EMNLP_DIR: a stand-in too.
+  emnlp = tmp_path / 'emnlp'
+  emnlp.mkdir()
+  news = ['the government said on Monday that it would not change the law .',
+          'he told reporters that the team had played well in the second half .',
+          '" I don \' t think that is right , " she said .']
+  (emnlp / 'train_first12500.json').write_text(json.dumps([{'s': s} for s in news * 20]))
+  (emnlp / 'valid.json').write_text(json.dumps([{'s': s} for s in news[::-1] * 5]))
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable, COCO_DIR=str(coco),
+             EMNLP_DIR=str(emnlp))
   cmd = ['bash', os.path.join(REPO, 'scripts', 'reproduce.sh'), '--quick', out]
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -67,7 +77,15 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
     sweep_rows = list(csv.DictReader(f))
   assert sorted(float(r['temperature']) for r in sweep_rows) == [0.8, 0.8, 1.0, 1.0]
   assert os.path.exists(os.path.join(out, 'coco', 'bleu5_vs_self_bleu5.png'))
+  report = open(os.path.join(out, 'emnlp2017', 'emnlp2017.md')).read()
+  for row in ('| ScratchGAN (T = 1) | 64 |', '| MLE (T = 1) | 64 |', '| training text | 60 |'):
+    assert row in report, report
+  assert os.path.exists(os.path.join(out, 'emnlp2017', 'training_curves.png'))
+  ablation = open(os.path.join(out, 'ablation_oracle', 'ablation.md')).read()
+  for step in ('0_seqgan_step', '1_large_batch', '2_disc_reg', '3_baseline'):
+    assert f'| {step} | 1 |' in ablation, ablation
+  assert os.path.exists(os.path.join(out, 'ablation_oracle', 'ablation.png'))
   # Rerunning skips every finished run.
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0
-  assert p.stdout.count('already done') == 5 and 'start ' not in p.stdout
+  assert p.stdout.count('already done') == 11 and 'start ' not in p.stdout

@@ -1,0 +1,100 @@
+"""The ablation waterfall (paper Fig 3c) from one sweep folder per step.
+
+  python scripts/ablation_report.py --out results/ablation_oracle \
+      RUNS/0_seqgan_step RUNS/1_large_batch RUNS/2_disc_reg RUNS/3_baseline
+
+Each positional argument is a `scripts/sweep.py` folder (its results.csv: one
+row per seed) of one step of the waterfall, in order; the step's name is the
+folder's name. Writes ablation.md (mean ± std over seeds of the final and best
+values of --metric and of --second, and the change from the step before) and
+ablation.png (bars with the seeds' standard deviation as error bars, each
+seed's value as a dot).
+"""
+import argparse
+import csv
+import os
+import statistics
+
+
+def _stats(values):
+  return (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--out', required=True)
+  p.add_argument('--metric', default='nll_oracle', help='lower is better')
+  p.add_argument('--second', default='nll_test')
+  p.add_argument('--title', default='Ablation waterfall')
+  p.add_argument('steps', nargs='+', help='sweep folders, in the order of the waterfall')
+  a = p.parse_args()
+  os.makedirs(a.out, exist_ok=True)
+  table, names = [], []
+  for d in a.steps:
+    path = os.path.join(d, 'results.csv')
+    if not os.path.exists(path):
+      raise SystemExit(f'error: {path}: not found (run the sweep of this step first)')
+    with open(path, encoding='utf-8') as f:
+      rows = list(csv.DictReader(f))
+    if not rows:
+      raise SystemExit(f'error: {path}: no finished runs')
+    name = os.path.basename(os.path.normpath(d))
+    names.append(name)
+    col = lambda k: [float(r[k]) for r in rows]  # noqa: E731
+    table.append({'name': name, 'seeds': [int(r['seed']) for r in rows],
+                  'final': col(f'{a.metric}.final'), 'best': col(f'{a.metric}.best'),
+                  'second': col(f'{a.second}.final'),
+                  'stable': sum(r['stable'] == 'True' for r in rows),
+                  'minutes': _stats([float(r['wall_seconds']) / 60 for r in rows])[0]})
+  md = [f'# {a.title}', '',
+        f'Mean ± std over seeds; `{a.metric}` and `{a.second}` at the last step; '
+        'change: the mean final value minus the step before (negative: better); '
+        '"stable": seeds whose final value is within 0.15 of their best.', '',
+        f'| step | seeds | {a.metric} final | change | {a.metric} best | {a.second} final | '
+        'stable | minutes per run |', '|---|---|---|---|---|---|---|---|']
+  prev = None
+  for t in table:
+    m, s = _stats(t['final'])
+    bm, bs = _stats(t['best'])
+    sm, ss = _stats(t['second'])
+    change = '–' if prev is None else f'{m - prev:+.3f}'
+    md.append(f"| {t['name']} | {len(t['seeds'])} | {m:.3f} ± {s:.3f} | {change} | "
+              f"{bm:.3f} ± {bs:.3f} | {sm:.3f} ± {ss:.3f} | {t['stable']}/{len(t['seeds'])} "
+              f"| {t['minutes']:.1f} |")
+    prev = m
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    plt = None
+  if plt is not None:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    xs = range(len(table))
+    for ax, key, label in ((axes[0], 'final', f'{a.metric} (final)'),
+                           (axes[1], 'second', f'{a.second} (final)')):
+      means = [_stats(t[key])[0] for t in table]
+      stds = [_stats(t[key])[1] for t in table]
+      ax.bar(xs, means, yerr=stds, capsize=4, color='tab:blue', alpha=0.6)
+      for i, t in enumerate(table):
+        ax.plot([i] * len(t[key]), t[key], 'k.', ms=4)
+      lo = min(min(t[key]) for t in table)
+      hi = max(max(t[key]) for t in table)
+      ax.set_ylim(lo - 0.3 * (hi - lo + 1e-3), hi + 0.3 * (hi - lo + 1e-3))
+      ax.set_xticks(list(xs))
+      ax.set_xticklabels(names, rotation=20, fontsize=7)
+      ax.set_ylabel(label + ' (lower: better)', fontsize=8)
+      ax.grid(alpha=0.3, axis='y')
+    fig.suptitle(a.title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.out, 'ablation.png'), dpi=80)
+    plt.close(fig)
+    md += ['', '![ablation](ablation.png)']
+  with open(os.path.join(a.out, 'ablation.md'), 'w', encoding='utf-8') as f:
+    f.write('\n'.join(md) + '\n')
+  print('\n'.join(md))
+
+
+if __name__ == '__main__':
+  main()

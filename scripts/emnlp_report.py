@@ -1,0 +1,105 @@
+"""The EMNLP2017 News comparison at CPU scale: ScratchGAN, our MLE and the real
+training text at T = 1, and FED against softmax temperature (the shape of the
+paper's Fig 3b), as one Markdown table and one plot.
+
+  python scripts/emnlp_report.py --out results/emnlp2017 \
+      --gan RUNS/emnlp2017_small_scratchgan --mle RUNS/emnlp2017_small_mle \
+      --real RUNS/emnlp2017_real_text
+
+Each of --gan/--mle/--real is a workdir whose eval/metrics.json was written by
+`launch.py --mode=evaluate` (--real: the training sentences scored as samples,
+`--samples_path`). --gan's eval/sweep.csv (a `--temperatures` sweep with
+`--compare_workdir` = the MLE run) gives the two temperature curves. The
+paper's curves (Fig 3b, read from the figure; ../shared/reference/paper.md) are
+drawn beside ours for their shape only: the paper trains a larger model on the
+full 270k-sentence training set for 200k steps.
+"""
+import argparse
+import os
+import shutil
+
+from coco_report import fmt, load, row, read_sweep
+
+# Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
+PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
+PAPER_FED = {
+    'ScratchGAN (paper)': [.0565, .0445, .0352, .0278, .0227, .0195, .0186, .0211, .0238,
+                           .0284, .0344, .0433, .0517, .0604],
+    'MLE (paper)': [.0546, .0422, .0341, .0286, .0231, .0207, .0200, .0213, .0253, .0303,
+                    .0367, .0457, .0534, .0644]}
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--out', required=True)
+  p.add_argument('--gan', required=True)
+  p.add_argument('--mle', required=True)
+  p.add_argument('--real', required=True)
+  a = p.parse_args()
+  os.makedirs(a.out, exist_ok=True)
+  evals = {'ScratchGAN (T = 1)': load(a.gan), 'MLE (T = 1)': load(a.mle),
+           'training text': load(a.real)}
+  md = ['# EMNLP2017 News (12.5k-sentence subset): ScratchGAN against MLE and the real text',
+        '', 'FED[use] and BLEU against the 10k validation sentences; Self-BLEU among '
+        'the samples; length in tokens; copies: samples that are training sentences.',
+        '', '| source | n | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | SBLEU-2 | SBLEU-3 | '
+        'SBLEU-4 | SBLEU-5 | FED | LM | rev-LM | length | copies | longest match |',
+        '|' + '---|' * 16]
+  md += [row(k, v) for k, v in evals.items()]
+  sweep_csv = os.path.join(a.gan, 'eval', 'sweep.csv')
+  runs, rows = read_sweep(sweep_csv)
+  shutil.copy(sweep_csv, os.path.join(a.out, 'sweep.csv'))
+  fed_key = next((k for k in rows[0] if k.startswith('fed[') and k.endswith('/value')), None)
+  md += ['', '## FED against temperature', '', '| T | ' + ' | '.join(runs) + ' |',
+         '|---|' + '---|' * len(runs)]
+  temps = sorted({float(r['temperature']) for r in rows})
+  by = {(r['run'], float(r['temperature'])): r for r in rows}
+
+  def fed_of(run, t):
+    r = by.get((run, t))
+    return float(r[fed_key]) if r is not None and fed_key and r.get(fed_key) else None
+
+  for t in temps:
+    md.append(f'| {t:g} | ' + ' | '.join(fmt(fed_of(run, t)) for run in runs) + ' |')
+  best = {run: min(((fed_of(run, t), t) for t in temps if fed_of(run, t) is not None),
+                   default=(None, None)) for run in runs}
+  md += [''] + [f'Best FED of {run}: {fmt(v)} at T = {t:g}' for run, (v, t) in best.items()
+                if v is not None]
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    plt = None
+  if plt is not None and fed_key:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for run in runs:
+      pts = [(t, fed_of(run, t)) for t in temps if fed_of(run, t) is not None]
+      axes[0].plot(*zip(*pts), 'o-', label=run)
+    real_fed = next((v['value'] for k, v in evals['training text'].items()
+                     if k.startswith('fed[')), None)
+    if real_fed is not None:
+      axes[0].axhline(real_fed, color='k', ls=':', label='training text')
+    axes[0].set_title('ours: 12.5k sentences, CPU scale', fontsize=9)
+    for name, fed in PAPER_FED.items():
+      axes[1].plot(PAPER_T, fed, 's--', ms=3, label=name)
+    axes[1].set_title('paper Fig 3b (read from the figure)', fontsize=9)
+    for ax in axes:
+      ax.set_xlabel('softmax temperature')
+      ax.set_ylabel('FED[use] against validation (lower: better)')
+      ax.legend(fontsize=7)
+      ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.out, 'fed_vs_temperature.png'), dpi=80)
+    plt.close(fig)
+    md += ['', '![FED against temperature](fed_vs_temperature.png)']
+  for name, wd in (('gan', a.gan), ('mle', a.mle), ('real', a.real)):
+    shutil.copy(os.path.join(wd, 'eval', 'metrics.json'), os.path.join(a.out, f'{name}_metrics.json'))
+  with open(os.path.join(a.out, 'emnlp2017.md'), 'w', encoding='utf-8') as f:
+    f.write('\n'.join(md) + '\n')
+  print('\n'.join(md))
+
+
+if __name__ == '__main__':
+  main()
