@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reruns the measured study of RESULTS.md, one stage after another.
 #
-#   scripts/reproduce.sh [--quick] [OUT]        (default OUT: runs/study)
+#   scripts/reproduce.sh [--quick] [--only=N,...] [OUT]   (default OUT: runs/study)
+#
+# --only=6,7 runs those stages only (stage 4 needs the runs of stages 2 and 3).
 #
 # Every stage is a `scripts/sweep.py` call: resumable (rerun the same command
 # after an interruption and finished runs are skipped), one workdir per run,
@@ -30,9 +32,20 @@
 #      3 seeds per step (scripts/ablation_report.py; ~45 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-QUICK=0
-if [ "${1:-}" = "--quick" ]; then QUICK=1; shift; fi
+QUICK=0; ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; shift ;;
+    --only=*) ONLY=${1#--only=}; shift ;;
+    -*) echo "error: $1: unknown option (--quick, --only=N,...)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+if [[ -n "$ONLY" && ! "$ONLY" =~ ^[1-7](,[1-7])*$ ]]; then
+  echo "error: --only=$ONLY: comma-separated stage numbers 1-7" >&2; exit 2
+fi
 OUT=${1:-runs/study}
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 PY=${PYTHON:-python}
 mkdir -p "$OUT"
 
@@ -48,113 +61,127 @@ fi
 A_SIZE=(--num_steps=500 --eval_every=100 --checkpoint_every=250)
 [ $QUICK = 1 ] && A_SIZE=()
 
-echo "== 1. oracle sweep A"
-$PY scripts/sweep.py --out="$OUT/sweep_oracle_a" --seeds=$SEEDS_A --num_points=$POINTS \
-  --search_seed=0 --title="Oracle sweep A: random search, batch 128, 500 steps" \
-  --random gen_lr=log:1e-4:3e-3 disc_lr=log:1e-3:3e-2 gamma=0.23,0.5,0.8,0.95 \
-           baseline_decay=0.08,0.5,0.9 disc_dropout=0.1,0.3,0.5 disc_feature_size=32,64,128 \
-  -- --flagfile=experiments/oracle_scratchgan.cfg "${A_SIZE[@]}" "${SIZE[@]}"
-
-echo "== 2. the default experiment, seeds $SEEDS"
-$PY scripts/sweep.py --out="$OUT/oracle_scratchgan" --seeds=$SEEDS \
-  --title="experiments/oracle_scratchgan.cfg" \
-  -- --flagfile=experiments/oracle_scratchgan.cfg "${SIZE[@]}"
-
-echo "== 3. the MLE baseline, seeds $SEEDS"
-$PY scripts/sweep.py --out="$OUT/oracle_mle" --seeds=$SEEDS \
-  --title="experiments/oracle_mle.cfg" \
-  -- --flagfile=experiments/oracle_mle.cfg --eval_every=100 "${SIZE[@]}"
-
-echo "== 4. quality against coverage over temperature"
-$PY scripts/oracle_tradeoff.py --out="$OUT/oracle_tradeoff" --temperatures=$TEMPS \
-  --num_samples=$NUM --mle "$OUT"/oracle_mle/*_s* --gan "$OUT"/oracle_scratchgan/*_s*
-
-echo "== 5. COCO captions"
-COCO_DIR=${COCO_DIR:-../shared/data/coco/texygen_txt}
-if [ ! -f "$COCO_DIR/image_coco.txt" ]; then
-  echo "skipped: no $COCO_DIR/image_coco.txt (set COCO_DIR to Texygen's texygen_txt folder)"
-else
-  COCO=(--train_path="$COCO_DIR/image_coco.txt" --valid_path="$COCO_DIR/test_coco.txt")
-  if [ $QUICK = 1 ]; then
-    CSIZE=(--num_steps=4 --eval_every=2 --checkpoint_every=2 --log_every=2 --batch_size=16
-           --num_eval_samples=32 --gen_feature_size=16 --disc_feature_size=16
-           --trainable_embedding_size=8 --selection_metric=valid_nll)
-    EVAL=(--eval_num_samples=64 --lm_steps=5); CMETRICS=bleu,self_bleu,length,novelty,lm,rlm
-    RMETRICS=bleu,self_bleu,length,novelty; SMETRICS=bleu,self_bleu; CTEMPS=0.8,1.0
-  else
-    # LM / reverse-LM: 500 steps of the 256-unit LSTM (~5 min each on 2 cores).
-    CSIZE=(); EVAL=(--lm_steps=500); CMETRICS=bleu,self_bleu,fed,lm,rlm,ppl,length,novelty,neighbours
-    RMETRICS=bleu,self_bleu,fed,length,novelty; SMETRICS=bleu,self_bleu,fed
-    CTEMPS=0.7,0.8,0.9,1.0,1.1,1.2
-  fi
-  for name in coco_scratchgan coco_mle; do
-    $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=valid_nll --title="experiments/$name.cfg" \
-      -- --flagfile=experiments/$name.cfg "${COCO[@]}" "${CSIZE[@]}"
-  done
-  GAN=$(ls -d "$OUT"/coco_scratchgan/*_s0); MLE=$(ls -d "$OUT"/coco_mle/*_s0)
-  for wd in "$GAN" "$MLE"; do
-    [ -f "$wd/eval/metrics.json" ] || $PY launch.py --mode=evaluate --workdir="$wd" \
-      --metrics=$CMETRICS "${EVAL[@]}" > /dev/null
-  done
-  [ -f "$OUT/coco_real_text/eval/metrics.json" ] || $PY launch.py --mode=evaluate \
-    --workdir="$OUT/coco_real_text" --samples_path="$COCO_DIR/image_coco.txt" \
-    --flagfile=experiments/coco_mle.cfg "${COCO[@]}" --metrics=$RMETRICS "${EVAL[@]}" > /dev/null
-  [ -f "$GAN/eval/sweep.csv" ] || $PY launch.py --mode=evaluate --workdir="$GAN" \
-    --compare_workdir="$MLE" --temperatures=$CTEMPS --metrics=$SMETRICS "${EVAL[@]}" > /dev/null
-  $PY scripts/coco_report.py --out="$OUT/coco" --gan="$GAN" --mle="$MLE" \
-    --real="$OUT/coco_real_text" > /dev/null
+if want 1; then
+  echo "== 1. oracle sweep A"
+  $PY scripts/sweep.py --out="$OUT/sweep_oracle_a" --seeds=$SEEDS_A --num_points=$POINTS \
+    --search_seed=0 --title="Oracle sweep A: random search, batch 128, 500 steps" \
+    --random gen_lr=log:1e-4:3e-3 disc_lr=log:1e-3:3e-2 gamma=0.23,0.5,0.8,0.95 \
+             baseline_decay=0.08,0.5,0.9 disc_dropout=0.1,0.3,0.5 disc_feature_size=32,64,128 \
+    -- --flagfile=experiments/oracle_scratchgan.cfg "${A_SIZE[@]}" "${SIZE[@]}"
 fi
 
-echo "== 6. EMNLP2017 News (12.5k-sentence subset)"
-EMNLP_DIR=${EMNLP_DIR:-../shared/data/emnlp2017/scratchgan_json}
-if [ ! -f "$EMNLP_DIR/train_first12500.json" ]; then
-  echo "skipped: no $EMNLP_DIR/train_first12500.json (set EMNLP_DIR to ScratchGAN's JSON folder)"
-else
-  EM=(--train_path="$EMNLP_DIR/train_first12500.json" --valid_path="$EMNLP_DIR/valid.json")
-  if [ $QUICK = 1 ]; then
-    ESIZE=(--num_steps=4 --eval_every=2 --checkpoint_every=2 --log_every=2 --batch_size=16
-           --num_eval_samples=32 --gen_feature_size=16 --disc_feature_size=16
-           --trainable_embedding_size=8 --selection_metric=valid_nll)
-    EEVAL=(--eval_num_samples=64); EMETRICS=bleu,self_bleu,length,novelty; ESWEEP=bleu
-    ETEMPS=0.8,1.0; ECURVE=valid_nll,sample_length; EMETRIC=valid_nll
-  else
-    ESIZE=(); EEVAL=(); EMETRICS=fed,bleu,self_bleu,length,novelty; ESWEEP=fed
-    ETEMPS=0.7,0.8,0.9,1.0,1.1,1.2,1.3; ECURVE=fed,sample_length,disc_prob_fake; EMETRIC=fed
-  fi
-  for name in emnlp2017_small_scratchgan emnlp2017_small_mle; do
-    $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=$EMETRIC --title="experiments/$name.cfg" \
-      -- --flagfile=experiments/$name.cfg "${EM[@]}" "${ESIZE[@]}"
-  done
-  GAN=$(ls -d "$OUT"/emnlp2017_small_scratchgan/*_s0); MLE=$(ls -d "$OUT"/emnlp2017_small_mle/*_s0)
-  for wd in "$GAN" "$MLE"; do
-    [ -f "$wd/eval/metrics.json" ] || $PY launch.py --mode=evaluate --workdir="$wd" \
-      --metrics=$EMETRICS "${EEVAL[@]}" > /dev/null
-  done
-  REAL="$OUT/emnlp2017_real_text"
-  if [ ! -f "$REAL/eval/metrics.json" ]; then
-    mkdir -p "$REAL"
-    $PY -c 'import json, sys; print("\n".join(r["s"] for r in json.load(open(sys.argv[1]))))' \
-      "$EMNLP_DIR/train_first12500.json" > "$REAL/train_sentences.txt"
-    $PY launch.py --mode=evaluate --workdir="$REAL" --samples_path="$REAL/train_sentences.txt" \
-      --flagfile=experiments/emnlp2017_small_mle.cfg "${EM[@]}" --metrics=$EMETRICS "${EEVAL[@]}" > /dev/null
-  fi
-  [ -f "$GAN/eval/sweep.csv" ] || $PY launch.py --mode=evaluate --workdir="$GAN" \
-    --compare_workdir="$MLE" --temperatures=$ETEMPS --metrics=$ESWEEP "${EEVAL[@]}" > /dev/null
-  $PY scripts/emnlp_report.py --out="$OUT/emnlp2017" --gan="$GAN" --mle="$MLE" --real="$REAL" > /dev/null
-  $PY scripts/plot_runs.py --out="$OUT/emnlp2017/training_curves.png" --metrics=$ECURVE \
-    --title="EMNLP2017 subset: during training (1,000 samples per evaluation)" \
-    ScratchGAN="$GAN" MLE="$MLE" > /dev/null
+if want 2; then
+  echo "== 2. the default experiment, seeds $SEEDS"
+  $PY scripts/sweep.py --out="$OUT/oracle_scratchgan" --seeds=$SEEDS \
+    --title="experiments/oracle_scratchgan.cfg" \
+    -- --flagfile=experiments/oracle_scratchgan.cfg "${SIZE[@]}"
 fi
 
-echo "== 7. the ablation waterfall on the oracle, seeds $SEEDS"
-STEPS=()
-for name in 0_seqgan_step 1_large_batch 2_disc_reg 3_baseline; do
-  $PY scripts/sweep.py --out="$OUT/ablation_oracle/$name" --seeds=$SEEDS \
-    --title="experiments/ablation_oracle_$name.cfg" \
-    -- --flagfile=experiments/ablation_oracle_$name.cfg "${SIZE[@]}"
-  STEPS+=("$OUT/ablation_oracle/$name")
-done
-$PY scripts/ablation_report.py --out="$OUT/ablation_oracle" \
-  --title="Oracle ablation waterfall (paper Fig 3c at CPU scale)" "${STEPS[@]}" > /dev/null
+if want 3; then
+  echo "== 3. the MLE baseline, seeds $SEEDS"
+  $PY scripts/sweep.py --out="$OUT/oracle_mle" --seeds=$SEEDS \
+    --title="experiments/oracle_mle.cfg" \
+    -- --flagfile=experiments/oracle_mle.cfg --eval_every=100 "${SIZE[@]}"
+fi
+
+if want 4; then
+  echo "== 4. quality against coverage over temperature"
+  $PY scripts/oracle_tradeoff.py --out="$OUT/oracle_tradeoff" --temperatures=$TEMPS \
+    --num_samples=$NUM --mle "$OUT"/oracle_mle/*_s* --gan "$OUT"/oracle_scratchgan/*_s*
+fi
+
+if want 5; then
+  echo "== 5. COCO captions"
+  COCO_DIR=${COCO_DIR:-../shared/data/coco/texygen_txt}
+  if [ ! -f "$COCO_DIR/image_coco.txt" ]; then
+    echo "skipped: no $COCO_DIR/image_coco.txt (set COCO_DIR to Texygen's texygen_txt folder)"
+  else
+    COCO=(--train_path="$COCO_DIR/image_coco.txt" --valid_path="$COCO_DIR/test_coco.txt")
+    if [ $QUICK = 1 ]; then
+      CSIZE=(--num_steps=4 --eval_every=2 --checkpoint_every=2 --log_every=2 --batch_size=16
+             --num_eval_samples=32 --gen_feature_size=16 --disc_feature_size=16
+             --trainable_embedding_size=8 --selection_metric=valid_nll)
+      EVAL=(--eval_num_samples=64 --lm_steps=5); CMETRICS=bleu,self_bleu,length,novelty,lm,rlm
+      RMETRICS=bleu,self_bleu,length,novelty; SMETRICS=bleu,self_bleu; CTEMPS=0.8,1.0
+    else
+      # LM / reverse-LM: 500 steps of the 256-unit LSTM (~5 min each on 2 cores).
+      CSIZE=(); EVAL=(--lm_steps=500); CMETRICS=bleu,self_bleu,fed,lm,rlm,ppl,length,novelty,neighbours
+      RMETRICS=bleu,self_bleu,fed,length,novelty; SMETRICS=bleu,self_bleu,fed
+      CTEMPS=0.7,0.8,0.9,1.0,1.1,1.2
+    fi
+    for name in coco_scratchgan coco_mle; do
+      $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=valid_nll --title="experiments/$name.cfg" \
+        -- --flagfile=experiments/$name.cfg "${COCO[@]}" "${CSIZE[@]}"
+    done
+    GAN=$(ls -d "$OUT"/coco_scratchgan/*_s0); MLE=$(ls -d "$OUT"/coco_mle/*_s0)
+    for wd in "$GAN" "$MLE"; do
+      [ -f "$wd/eval/metrics.json" ] || $PY launch.py --mode=evaluate --workdir="$wd" \
+        --metrics=$CMETRICS "${EVAL[@]}" > /dev/null
+    done
+    [ -f "$OUT/coco_real_text/eval/metrics.json" ] || $PY launch.py --mode=evaluate \
+      --workdir="$OUT/coco_real_text" --samples_path="$COCO_DIR/image_coco.txt" \
+      --flagfile=experiments/coco_mle.cfg "${COCO[@]}" --metrics=$RMETRICS "${EVAL[@]}" > /dev/null
+    [ -f "$GAN/eval/sweep.csv" ] || $PY launch.py --mode=evaluate --workdir="$GAN" \
+      --compare_workdir="$MLE" --temperatures=$CTEMPS --metrics=$SMETRICS "${EVAL[@]}" > /dev/null
+    $PY scripts/coco_report.py --out="$OUT/coco" --gan="$GAN" --mle="$MLE" \
+      --real="$OUT/coco_real_text" > /dev/null
+  fi
+fi
+
+if want 6; then
+  echo "== 6. EMNLP2017 News (12.5k-sentence subset)"
+  EMNLP_DIR=${EMNLP_DIR:-../shared/data/emnlp2017/scratchgan_json}
+  if [ ! -f "$EMNLP_DIR/train_first12500.json" ]; then
+    echo "skipped: no $EMNLP_DIR/train_first12500.json (set EMNLP_DIR to ScratchGAN's JSON folder)"
+  else
+    EM=(--train_path="$EMNLP_DIR/train_first12500.json" --valid_path="$EMNLP_DIR/valid.json")
+    if [ $QUICK = 1 ]; then
+      ESIZE=(--num_steps=4 --eval_every=2 --checkpoint_every=2 --log_every=2 --batch_size=16
+             --num_eval_samples=32 --gen_feature_size=16 --disc_feature_size=16
+             --trainable_embedding_size=8 --selection_metric=valid_nll)
+      EEVAL=(--eval_num_samples=64); EMETRICS=bleu,self_bleu,length,novelty; ESWEEP=bleu
+      ETEMPS=0.8,1.0; ECURVE=valid_nll,sample_length; EMETRIC=valid_nll
+    else
+      ESIZE=(); EEVAL=(); EMETRICS=fed,bleu,self_bleu,length,novelty; ESWEEP=fed
+      ETEMPS=0.7,0.8,0.9,1.0,1.1,1.2,1.3; ECURVE=fed,sample_length,disc_prob_fake; EMETRIC=fed
+    fi
+    for name in emnlp2017_small_scratchgan emnlp2017_small_mle; do
+      $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=$EMETRIC --title="experiments/$name.cfg" \
+        -- --flagfile=experiments/$name.cfg "${EM[@]}" "${ESIZE[@]}"
+    done
+    GAN=$(ls -d "$OUT"/emnlp2017_small_scratchgan/*_s0); MLE=$(ls -d "$OUT"/emnlp2017_small_mle/*_s0)
+    for wd in "$GAN" "$MLE"; do
+      [ -f "$wd/eval/metrics.json" ] || $PY launch.py --mode=evaluate --workdir="$wd" \
+        --metrics=$EMETRICS "${EEVAL[@]}" > /dev/null
+    done
+    REAL="$OUT/emnlp2017_real_text"
+    if [ ! -f "$REAL/eval/metrics.json" ]; then
+      mkdir -p "$REAL"
+      $PY -c 'import json, sys; print("\n".join(r["s"] for r in json.load(open(sys.argv[1]))))' \
+        "$EMNLP_DIR/train_first12500.json" > "$REAL/train_sentences.txt"
+      $PY launch.py --mode=evaluate --workdir="$REAL" --samples_path="$REAL/train_sentences.txt" \
+        --flagfile=experiments/emnlp2017_small_mle.cfg "${EM[@]}" --metrics=$EMETRICS "${EEVAL[@]}" > /dev/null
+    fi
+    [ -f "$GAN/eval/sweep.csv" ] || $PY launch.py --mode=evaluate --workdir="$GAN" \
+      --compare_workdir="$MLE" --temperatures=$ETEMPS --metrics=$ESWEEP "${EEVAL[@]}" > /dev/null
+    $PY scripts/emnlp_report.py --out="$OUT/emnlp2017" --gan="$GAN" --mle="$MLE" --real="$REAL" > /dev/null
+    $PY scripts/plot_runs.py --out="$OUT/emnlp2017/training_curves.png" --metrics=$ECURVE \
+      --title="EMNLP2017 subset: during training (1,000 samples per evaluation)" \
+      ScratchGAN="$GAN" MLE="$MLE" > /dev/null
+  fi
+fi
+
+if want 7; then
+  echo "== 7. the ablation waterfall on the oracle, seeds $SEEDS"
+  STEPS=()
+  for name in 0_seqgan_step 1_large_batch 2_disc_reg 3_baseline; do
+    $PY scripts/sweep.py --out="$OUT/ablation_oracle/$name" --seeds=$SEEDS \
+      --title="experiments/ablation_oracle_$name.cfg" \
+      -- --flagfile=experiments/ablation_oracle_$name.cfg "${SIZE[@]}"
+    STEPS+=("$OUT/ablation_oracle/$name")
+  done
+  $PY scripts/ablation_report.py --out="$OUT/ablation_oracle" \
+    --title="Oracle ablation waterfall (paper Fig 3c at CPU scale)" "${STEPS[@]}" > /dev/null
+fi
 
 echo "study written to $OUT"

@@ -89,3 +89,19 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0
   assert p.stdout.count('already done') == 11 and 'start ' not in p.stdout
+  # --only reruns the named stages alone.
+  p = subprocess.run(cmd[:-1] + ['--only=2,7', out], env=env, capture_output=True,
+                     text=True, timeout=300)
+  assert p.returncode == 0, p.stderr[-2000:]
+  stages = [l for l in p.stdout.splitlines() if l.startswith('== ')]
+  assert [s.split('.')[0] for s in stages] == ['== 2', '== 7'], stages
+
+
+@pytest.mark.parametrize('arg,pattern', [('--only=8', '--only=8: comma-separated stage numbers'),
+                                         ('--only=1,,2', '--only=1,,2'),
+                                         ('--fast', '--fast: unknown option')])
+def test_reproduce_rejects_bad_options(tmp_path, arg, pattern):
+  p = subprocess.run(['bash', os.path.join(REPO, 'scripts', 'reproduce.sh'), arg,
+                      str(tmp_path / 'out')], capture_output=True, text=True, timeout=60)
+  assert p.returncode == 2 and pattern in p.stderr, p.stderr
+  assert not os.path.exists(tmp_path / 'out')
