@@ -6,14 +6,20 @@
 Each positional argument is a `scripts/sweep.py` folder (its results.csv: one
 row per seed) of one step of the waterfall, in order; the step's name is the
 folder's name. Writes ablation.md (mean ± std over seeds of the final and best
-values of --metric and of --second, and the change from the step before) and
-ablation.png (bars with the seeds' standard deviation as error bars, each
-seed's value as a dot).
+values of --metric and of --second, the worst --second over the run's
+evaluations (read from each run's metrics.jsonl: an early collapse that the run
+recovers from shows there, not in the final value), and the change from the
+step before) and ablation.png (bars with the seeds' standard deviation as
+error bars, each seed's value as a dot).
 """
 import argparse
 import csv
 import os
 import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scratchgan_jax.sweep import read_metrics  # noqa: E402
 
 
 def _stats(values):
@@ -42,9 +48,13 @@ def main():
     name = os.path.basename(os.path.normpath(d))
     names.append(name)
     col = lambda k: [float(r[k]) for r in rows]  # noqa: E731
+    worst = []
+    for r in rows:
+      evals = [m[a.second] for m in read_metrics(r['workdir']) if a.second in m]
+      worst.append(max(evals) if evals else float('nan'))
     table.append({'name': name, 'seeds': [int(r['seed']) for r in rows],
                   'final': col(f'{a.metric}.final'), 'best': col(f'{a.metric}.best'),
-                  'second': col(f'{a.second}.final'),
+                  'second': col(f'{a.second}.final'), 'worst': worst,
                   'stable': sum(r['stable'] == 'True' for r in rows),
                   'minutes': _stats([float(r['wall_seconds']) / 60 for r in rows])[0]})
   md = [f'# {a.title}', '',
@@ -52,15 +62,16 @@ def main():
         'change: the mean final value minus the step before (negative: better); '
         '"stable": seeds whose final value is within 0.15 of their best.', '',
         f'| step | seeds | {a.metric} final | change | {a.metric} best | {a.second} final | '
-        'stable | minutes per run |', '|---|---|---|---|---|---|---|---|']
+        f'{a.second} worst | stable | minutes per run |', '|---|---|---|---|---|---|---|---|---|']
   prev = None
   for t in table:
     m, s = _stats(t['final'])
     bm, bs = _stats(t['best'])
     sm, ss = _stats(t['second'])
+    wm, ws = _stats(t['worst'])
     change = '–' if prev is None else f'{m - prev:+.3f}'
     md.append(f"| {t['name']} | {len(t['seeds'])} | {m:.3f} ± {s:.3f} | {change} | "
-              f"{bm:.3f} ± {bs:.3f} | {sm:.3f} ± {ss:.3f} | {t['stable']}/{len(t['seeds'])} "
+              f"{bm:.3f} ± {bs:.3f} | {sm:.3f} ± {ss:.3f} | {wm:.3f} ± {ws:.3f} | {t['stable']}/{len(t['seeds'])} "
               f"| {t['minutes']:.1f} |")
     prev = m
   try:
@@ -70,10 +81,11 @@ def main():
   except ImportError:
     plt = None
   if plt is not None:
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     xs = range(len(table))
     for ax, key, label in ((axes[0], 'final', f'{a.metric} (final)'),
-                           (axes[1], 'second', f'{a.second} (final)')):
+                           (axes[1], 'second', f'{a.second} (final)'),
+                           (axes[2], 'worst', f'{a.second} (worst evaluation)')):
       means = [_stats(t[key])[0] for t in table]
       stds = [_stats(t[key])[1] for t in table]
       ax.bar(xs, means, yerr=stds, capsize=4, color='tab:blue', alpha=0.6)
