@@ -60,6 +60,15 @@ def read_sweep(path):
   return runs, rows
 
 
+def write_report(out, filename, md, **workdirs):
+  """Writes the Markdown report and copies each workdir's eval/metrics.json."""
+  for name, wd in workdirs.items():
+    shutil.copy(os.path.join(wd, 'eval', 'metrics.json'), os.path.join(out, f'{name}_metrics.json'))
+  with open(os.path.join(out, filename), 'w', encoding='utf-8') as f:
+    f.write('\n'.join(md) + '\n')
+  print('\n'.join(md))
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,11 +130,7 @@ def main():
     fig.savefig(os.path.join(a.out, 'bleu5_vs_self_bleu5.png'), dpi=80)
     plt.close(fig)
     md += ['', '![BLEU-5 against Self-BLEU-5](bleu5_vs_self_bleu5.png)']
-  for name, wd in (('gan', a.gan), ('mle', a.mle), ('real', a.real)):
-    shutil.copy(os.path.join(wd, 'eval', 'metrics.json'), os.path.join(a.out, f'{name}_metrics.json'))
-  with open(os.path.join(a.out, 'coco.md'), 'w', encoding='utf-8') as f:
-    f.write('\n'.join(md) + '\n')
-  print('\n'.join(md))
+  write_report(a.out, 'coco.md', md, gan=a.gan, mle=a.mle, real=a.real)
 
 
 if __name__ == '__main__':

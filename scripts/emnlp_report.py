@@ -18,7 +18,7 @@ import argparse
 import os
 import shutil
 
-from coco_report import fmt, load, row, read_sweep
+from coco_report import fmt, load, read_sweep, row, write_report
 
 # Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
 PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
@@ -94,11 +94,7 @@ def main():
     fig.savefig(os.path.join(a.out, 'fed_vs_temperature.png'), dpi=80)
     plt.close(fig)
     md += ['', '![FED against temperature](fed_vs_temperature.png)']
-  for name, wd in (('gan', a.gan), ('mle', a.mle), ('real', a.real)):
-    shutil.copy(os.path.join(wd, 'eval', 'metrics.json'), os.path.join(a.out, f'{name}_metrics.json'))
-  with open(os.path.join(a.out, 'emnlp2017.md'), 'w', encoding='utf-8') as f:
-    f.write('\n'.join(md) + '\n')
-  print('\n'.join(md))
+  write_report(a.out, 'emnlp2017.md', md, gan=a.gan, mle=a.mle, real=a.real)
 
 
 if __name__ == '__main__':
