@@ -213,11 +213,8 @@ def temperature_sweep(workdir: str, temperatures, *, compare_workdir: str = '',
   drawn on the same axes.
   """
   rows = []
-  for label, wd, ck in ((os.path.basename(os.path.normpath(workdir)), workdir, checkpoint),
-                        (os.path.basename(os.path.normpath(compare_workdir)),
-                         compare_workdir, '')):
-    if not wd:
-      continue
+  runs = [(workdir, checkpoint)] + ([(compare_workdir, '')] if compare_workdir else [])
+  for label, (wd, ck) in zip(run_labels([wd for wd, _ in runs]), runs):
     loaded = experiment.load_generator(wd, ck, prefer_best=True)
     names = metric_names or (SWEEP_ORACLE if loaded[0].oracle_params is not None
                              else SWEEP_TEXT)
@@ -246,6 +243,18 @@ def temperature_sweep(workdir: str, temperatures, *, compare_workdir: str = '',
     md.append('(no plots: `pip install matplotlib` for the PNG curves)')
   ckpt_lib.atomic_write_text(os.path.join(out_dir, 'sweep.md'), '\n'.join(md) + '\n')
   return rows
+
+
+def run_labels(workdirs: list[str]) -> list[str]:
+  """Distinct short names of run folders: the folder's name, or as many of its
+  parents as it takes to tell them apart (two `scripts/sweep.py` runs are both
+  `_bf21a9_s0` in different sweeps)."""
+  parts = [os.path.abspath(w).split(os.sep) for w in workdirs]
+  for k in range(1, max(len(p) for p in parts) + 1):
+    labels = ['/'.join(p[-k:]) for p in parts]
+    if len(set(labels)) == len(labels):
+      return labels
+  return [f'{p[-1]} ({i + 1})' for i, p in enumerate(parts)]  # the same folder twice
 
 
 def _flat_row(label, t, r):

@@ -49,6 +49,11 @@ def main():
   md += [row(k, v) for k, v in evals.items()]
   sweep_csv = os.path.join(a.gan, 'eval', 'sweep.csv')
   runs, rows = read_sweep(sweep_csv)
+  # --gan's curve comes first, then --mle's (the --compare_workdir).
+  names = dict(zip(runs, ['ScratchGAN', 'MLE']))
+  for r in rows:
+    r['run'] = names.get(r['run'], r['run'])
+  runs = [names.get(r, r) for r in runs]
   shutil.copy(sweep_csv, os.path.join(a.out, 'sweep.csv'))
   fed_key = next((k for k in rows[0] if k.startswith('fed[') and k.endswith('/value')), None)
   md += ['', '## FED against temperature', '', '| T | ' + ' | '.join(runs) + ' |',

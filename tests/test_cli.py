@@ -1,6 +1,7 @@
 """launch.py as a user runs it: bad input gets one clear line and a non-zero exit."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -155,6 +156,16 @@ def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
   assert len(csv) == 3 and csv[0].startswith('run,temperature,bleu2')
   md = open(os.path.join(w, 'eval', 'sweep.md')).read()
   assert '| run | temperature | bleu2' in md and md.count('| w | ') == 2
+  # Against a second run whose folder has the same name (two sweep.py runs are
+  # both `_<point>_s0`): each curve keeps its own label.
+  shutil.copytree(w, tmp_path / 'other' / 'w')
+  rc, out, err = launch('--mode=evaluate', f'--workdir={w}', '--metrics=bleu',
+                        f'--compare_workdir={tmp_path}/other/w', '--temperatures=1.0',
+                        '--eval_num_samples=20')
+  assert rc == 0, err
+  labels = [l.split(',')[0] for l in
+            open(os.path.join(w, 'eval', 'sweep.csv')).read().splitlines()[1:]]
+  assert len(labels) == 2 and labels[1] == 'other/w' and labels[0].endswith('/w'), labels
   rc, _, err = launch('--mode=evaluate', f'--workdir={w}', '--metrics=wat')
   assert_clean_error(rc, err, "unknown metric 'wat'")
 

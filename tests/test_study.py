@@ -76,11 +76,13 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   with open(os.path.join(out, 'coco', 'sweep.csv')) as f:
     sweep_rows = list(csv.DictReader(f))
   assert sorted(float(r['temperature']) for r in sweep_rows) == [0.8, 0.8, 1.0, 1.0]
+  assert len({r['run'] for r in sweep_rows}) == 2  # both runs are `_<point>_s0`
   assert os.path.exists(os.path.join(out, 'coco', 'bleu5_vs_self_bleu5.png'))
   report = open(os.path.join(out, 'emnlp2017', 'emnlp2017.md')).read()
   for row in ('| ScratchGAN (T = 1) | 64 |', '| MLE (T = 1) | 64 |', '| training text | 60 |'):
     assert row in report, report
   assert os.path.exists(os.path.join(out, 'emnlp2017', 'training_curves.png'))
+  assert '| T | ScratchGAN | MLE |' in report, report
   ablation = open(os.path.join(out, 'ablation_oracle', 'ablation.md')).read()
   for step in ('0_seqgan_step', '1_large_batch', '2_disc_reg', '3_baseline'):
     assert f'| {step} | 1 |' in ablation, ablation
