@@ -25,7 +25,7 @@
 #      published peers (scripts/coco_report.py; ~25 min of evaluation)
 #   6. EMNLP2017 News, 12.5k-sentence subset (needs ../shared/data/emnlp2017/
 #      scratchgan_json, or EMNLP_DIR): ScratchGAN (emnlp2017_small_scratchgan.cfg,
-#      ~40 min) and MLE (emnlp2017_small_mle.cfg, ~20 min), FED/BLEU at T = 1 on
+#      ~28 min) and MLE (emnlp2017_small_mle.cfg, ~17 min), FED/BLEU at T = 1 on
 #      10k samples, the training text, FED over temperature, the FED learning
 #      curves (scripts/emnlp_report.py, scripts/plot_runs.py; ~10 min of evaluation)
 #   7. the ablation waterfall on the oracle (experiments/ablation_oracle_*.cfg),
