@@ -29,7 +29,8 @@
 #      10k samples, the training text, FED over temperature, the FED learning
 #      curves (scripts/emnlp_report.py, scripts/plot_runs.py; ~10 min of evaluation)
 #   7. the ablation waterfall on the oracle (experiments/ablation_oracle_*.cfg),
-#      3 seeds per step (scripts/ablation_report.py; ~45 min)
+#      3 seeds per step, and a small-batch control at equal wall-clock
+#      (scripts/ablation_report.py; ~55 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0; ONLY=""
@@ -180,6 +181,10 @@ if want 7; then
       -- --flagfile=experiments/ablation_oracle_$name.cfg "${SIZE[@]}"
     STEPS+=("$OUT/ablation_oracle/$name")
   done
+  # The control: step 0 trained for the wall-clock time of a batch-256 run.
+  $PY scripts/sweep.py --out="$OUT/ablation_oracle/0b_small_batch_long" --seeds=$SEEDS \
+    --title="experiments/ablation_oracle_0b_small_batch_long.cfg" \
+    -- --flagfile=experiments/ablation_oracle_0b_small_batch_long.cfg "${SIZE[@]}"
   $PY scripts/ablation_report.py --out="$OUT/ablation_oracle" \
     --title="Oracle ablation waterfall (paper Fig 3c at CPU scale)" "${STEPS[@]}" > /dev/null
 fi

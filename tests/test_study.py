@@ -87,10 +87,11 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   for step in ('0_seqgan_step', '1_large_batch', '2_disc_reg', '3_baseline'):
     assert f'| {step} | 1 |' in ablation, ablation
   assert os.path.exists(os.path.join(out, 'ablation_oracle', 'ablation.png'))
+  assert os.path.exists(os.path.join(out, 'ablation_oracle', '0b_small_batch_long', 'summary.md'))
   # Rerunning skips every finished run.
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0
-  assert p.stdout.count('already done') == 11 and 'start ' not in p.stdout
+  assert p.stdout.count('already done') == 12 and 'start ' not in p.stdout
   # --only reruns the named stages alone.
   p = subprocess.run(cmd[:-1] + ['--only=2,7', out], env=env, capture_output=True,
                      text=True, timeout=300)
