@@ -60,6 +60,20 @@ def read_sweep(path):
   return runs, rows
 
 
+def parse_runs(doc):
+  """--out/--gan/--mle/--real from the command line, and the three evaluations."""
+  p = argparse.ArgumentParser(description=doc,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--out', required=True)
+  p.add_argument('--gan', required=True)
+  p.add_argument('--mle', required=True)
+  p.add_argument('--real', required=True)
+  a = p.parse_args()
+  os.makedirs(a.out, exist_ok=True)
+  return a, {'ScratchGAN (T = 1)': load(a.gan), 'MLE (T = 1)': load(a.mle),
+             'training text': load(a.real)}
+
+
 def write_report(out, filename, md, **workdirs):
   """Writes the Markdown report and copies each workdir's eval/metrics.json."""
   for name, wd in workdirs.items():
@@ -70,16 +84,7 @@ def write_report(out, filename, md, **workdirs):
 
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--out', required=True)
-  p.add_argument('--gan', required=True)
-  p.add_argument('--mle', required=True)
-  p.add_argument('--real', required=True)
-  a = p.parse_args()
-  os.makedirs(a.out, exist_ok=True)
-  evals = {'ScratchGAN (T = 1)': load(a.gan), 'MLE (T = 1)': load(a.mle),
-           'training text': load(a.real)}
+  a, evals = parse_runs(__doc__)
   md = ['# COCO captions: ScratchGAN against MLE and the real text', '',
         'BLEU against the 10k test captions; Self-BLEU among the samples (each '
         'against the others); FED[use] against the test captions; LM score: NLL '

@@ -14,11 +14,10 @@ paper's curves (Fig 3b, read from the figure; ../shared/reference/paper.md) are
 drawn beside ours for their shape only: the paper trains a larger model on the
 full 270k-sentence training set for 200k steps.
 """
-import argparse
 import os
 import shutil
 
-from coco_report import fmt, load, read_sweep, row, write_report
+from coco_report import fmt, parse_runs, read_sweep, row, write_report
 
 # Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
 PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
@@ -30,16 +29,7 @@ PAPER_FED = {
 
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--out', required=True)
-  p.add_argument('--gan', required=True)
-  p.add_argument('--mle', required=True)
-  p.add_argument('--real', required=True)
-  a = p.parse_args()
-  os.makedirs(a.out, exist_ok=True)
-  evals = {'ScratchGAN (T = 1)': load(a.gan), 'MLE (T = 1)': load(a.mle),
-           'training text': load(a.real)}
+  a, evals = parse_runs(__doc__)
   md = ['# EMNLP2017 News (12.5k-sentence subset): ScratchGAN against MLE and the real text',
         '', 'FED[use] and BLEU against the 10k validation sentences; Self-BLEU among '
         'the samples; length in tokens; copies: samples that are training sentences.',
