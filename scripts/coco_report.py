@@ -53,11 +53,23 @@ def fmt(v):
   return str(v)
 
 
-def read_sweep(path):
+def table(evals):
+  """The Markdown table of the evaluations at T = 1, one row per source."""
+  return (['| source | n | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | SBLEU-2 | SBLEU-3 | '
+           'SBLEU-4 | SBLEU-5 | FED | LM | rev-LM | length | copies | longest match |',
+           '|' + '---|' * 16] + [row(k, v) for k, v in evals.items()])
+
+
+def load_sweep(gan, out):
+  """`gan`'s eval/sweep.csv, copied to `out`: its run names in order, its rows,
+  and its FED column (None without one)."""
+  path = os.path.join(gan, 'eval', 'sweep.csv')
   with open(path, encoding='utf-8') as f:
     rows = list(csv.DictReader(f))
+  shutil.copy(path, os.path.join(out, 'sweep.csv'))
   runs = list(dict.fromkeys(r['run'] for r in rows))
-  return runs, rows
+  fed_key = next((k for k in rows[0] if k.startswith('fed[') and k.endswith('/value')), None)
+  return runs, rows, fed_key
 
 
 def parse_runs(doc):
@@ -91,14 +103,8 @@ def main():
         'of the samples under an LSTM trained on the training text; reverse-LM: '
         'NLL of the test captions under an LSTM trained on the samples (nats per '
         'token); length in tokens; copies: samples that are training sentences.',
-        '', '| source | n | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | SBLEU-2 | SBLEU-3 | '
-        'SBLEU-4 | SBLEU-5 | FED | LM | rev-LM | length | copies | longest match |',
-        '|' + '---|' * 16]
-  md += [row(k, v) for k, v in evals.items()]
-  sweep_csv = os.path.join(a.gan, 'eval', 'sweep.csv')
-  runs, rows = read_sweep(sweep_csv)
-  shutil.copy(sweep_csv, os.path.join(a.out, 'sweep.csv'))
-  fed_key = next((k for k in rows[0] if k.startswith('fed[') and k.endswith('/value')), None)
+        ''] + table(evals)
+  runs, rows, fed_key = load_sweep(a.gan, a.out)
   md += ['', '## Temperature sweeps', '', '| run | T | BLEU-5 | Self-BLEU-5 | FED |',
          '|---|---|---|---|---|']
   for r in rows:

@@ -15,9 +15,8 @@ drawn beside ours for their shape only: the paper trains a larger model on the
 full 270k-sentence training set for 200k steps.
 """
 import os
-import shutil
 
-from coco_report import fmt, parse_runs, read_sweep, row, write_report
+from coco_report import fmt, load_sweep, parse_runs, table, write_report
 
 # Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
 PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
@@ -33,19 +32,13 @@ def main():
   md = ['# EMNLP2017 News (12.5k-sentence subset): ScratchGAN against MLE and the real text',
         '', 'FED[use] and BLEU against the 10k validation sentences; Self-BLEU among '
         'the samples; length in tokens; copies: samples that are training sentences.',
-        '', '| source | n | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | SBLEU-2 | SBLEU-3 | '
-        'SBLEU-4 | SBLEU-5 | FED | LM | rev-LM | length | copies | longest match |',
-        '|' + '---|' * 16]
-  md += [row(k, v) for k, v in evals.items()]
-  sweep_csv = os.path.join(a.gan, 'eval', 'sweep.csv')
-  runs, rows = read_sweep(sweep_csv)
+        ''] + table(evals)
+  runs, rows, fed_key = load_sweep(a.gan, a.out)
   # --gan's curve comes first, then --mle's (the --compare_workdir).
   names = dict(zip(runs, ['ScratchGAN', 'MLE']))
   for r in rows:
     r['run'] = names.get(r['run'], r['run'])
   runs = [names.get(r, r) for r in runs]
-  shutil.copy(sweep_csv, os.path.join(a.out, 'sweep.csv'))
-  fed_key = next((k for k in rows[0] if k.startswith('fed[') and k.endswith('/value')), None)
   md += ['', '## FED against temperature', '', '| T | ' + ' | '.join(runs) + ' |',
          '|---|' + '---|' * len(runs)]
   temps = sorted({float(r['temperature']) for r in rows})
