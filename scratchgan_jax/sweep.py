@@ -99,6 +99,22 @@ def grid_points(space: list[Dim]) -> list[dict]:
   return points
 
 
+def zip_points(space: list[Dim]) -> list[dict]:
+  """Tied value lists: the i-th point takes the i-th value of every flag.
+
+  For flags that must move together, e.g. a batch size and the number of steps
+  that keeps the examples seen (the wall-clock time) equal.
+  """
+  for d in space:
+    if d.kind != 'choice':
+      raise SweepError(f'--zip needs value lists; {d.name} is a {d.kind} range')
+  lengths = {d.name: len(d.values) for d in space}
+  if len(set(lengths.values())) > 1:
+    raise SweepError(f'--zip lists must have the same length: {lengths}')
+  n = next(iter(lengths.values()), 0)
+  return [{d.name: d.values[i] for d in space} for i in range(n)]
+
+
 def random_points(space: list[Dim], num: int, seed: int = 0) -> list[dict]:
   """`num` independent draws (values rounded to 3 significant digits)."""
   rng = np.random.default_rng(seed)
@@ -389,16 +405,26 @@ def plot_sweep(rows: list[dict], out: str, metric: str, flag_cols: list[str]) ->
 
 
 def points_from_args(grid: list[str] | None, random_specs: list[str] | None,
-                     num_random: int, seed: int) -> list[dict]:
+                     num_random: int, seed: int,
+                     zipped: list[str] | None = None) -> list[dict]:
+  """The sweep's points: a grid or a random search, crossed with tied lists."""
   if grid and random_specs:
     raise SweepError('use --grid or --random, not both')
   if grid:
-    return grid_points(parse_space(grid))
-  if random_specs:
+    points = grid_points(parse_space(grid))
+  elif random_specs:
     if num_random <= 0:
       raise SweepError('--num_points must be > 0 with --random')
-    return random_points(parse_space(random_specs), num_random, seed)
-  return [{}]
+    points = random_points(parse_space(random_specs), num_random, seed)
+  else:
+    points = [{}]
+  if zipped:
+    tied = zip_points(parse_space(zipped))
+    both = set(tied[0]) & set(points[0])
+    if both:
+      raise SweepError(f'{sorted(both)} swept by --zip and by --grid/--random')
+    points = [{**p, **t} for p in points for t in tied]
+  return points
 
 
 def describe(points: list[dict]) -> str:

@@ -9,6 +9,11 @@
     # a grid
     python scripts/sweep.py --out=runs/grid --grid gamma=0.23,0.5,0.9 -- --num_steps=300
 
+    # tied flags (the i-th values go together): batch sizes at equal examples seen,
+    # crossed with a grid when --grid is given too
+    python scripts/sweep.py --out=runs/batch --zip batch_size=128,256,512 \
+        num_steps=1000,500,250 -- --flagfile=experiments/oracle_scratchgan.cfg
+
     # tables only (after a sweep, or while it runs)
     python scripts/sweep.py --out=runs/sweep_oracle --report_only
 
@@ -37,6 +42,8 @@ def main(argv=None):
   p.add_argument('--out', required=True, help='sweep folder')
   p.add_argument('--grid', nargs='*', help='NAME=v1,v2,... (every combination)')
   p.add_argument('--random', nargs='*', help='NAME=v1,v2 | NAME=log:LO:HI | NAME=uniform:LO:HI')
+  p.add_argument('--zip', nargs='*', help='NAME=v1,v2,... NAME2=w1,w2,... (tied: point i '
+                 'takes the i-th value of each; crossed with --grid/--random)')
   p.add_argument('--num_points', type=int, default=16, help='random search: points')
   p.add_argument('--search_seed', type=int, default=0, help='random search: seed')
   p.add_argument('--seeds', default='0', help='comma-separated training seeds')
@@ -62,7 +69,7 @@ def main(argv=None):
   second = a.second or ('nll_test' if a.metric == 'nll_oracle' else None)
   try:
     if not a.report_only:
-      points = sweep.points_from_args(a.grid, a.random, a.num_points, a.search_seed)
+      points = sweep.points_from_args(a.grid, a.random, a.num_points, a.search_seed, a.zip)
       if a.dry_run:
         for pt in points:
           for s in seeds:

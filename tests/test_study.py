@@ -28,6 +28,21 @@ def test_search_spaces():
     sweep.grid_points(sweep.parse_space(['gen_lr=log:1e-4:1e-2']))
 
 
+def test_zipped_flags_move_together_and_cross_a_grid():
+  pts = sweep.points_from_args(['gamma=0.5,0.9'], None, 0, 0,
+                               ['batch_size=128,256,512', 'num_steps=1000,500,250'])
+  assert len(pts) == 6
+  assert {(p['batch_size'], p['num_steps']) for p in pts} == {(128, 1000), (256, 500), (512, 250)}
+  assert {p['gamma'] for p in pts} == {0.5, 0.9}
+  assert len({sweep.point_name(p) for p in pts}) == 6
+  with pytest.raises(sweep.SweepError, match='same length'):
+    sweep.points_from_args(None, None, 0, 0, ['batch_size=128,256', 'num_steps=1000'])
+  with pytest.raises(sweep.SweepError, match='value lists'):
+    sweep.points_from_args(None, None, 0, 0, ['gen_lr=log:1e-4:1e-2'])
+  with pytest.raises(sweep.SweepError, match='gamma'):
+    sweep.points_from_args(['gamma=0.5'], None, 0, 0, ['gamma=0.9'])
+
+
 def test_aggregate_over_seeds_sorts_by_the_metric():
   rows = [{'flag.x': 1, 'seed': s, 'm.final': v, 'stable': True}
           for s, v in ((0, 2.0), (1, 4.0))]
