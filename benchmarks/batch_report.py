@@ -11,6 +11,11 @@ peak memory and time per example against the batch, one line per setting
 """
 import argparse
 import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scratchgan_jax.writers import pyplot  # noqa: E402
 
 
 def label(r):
@@ -56,9 +61,7 @@ def main():
   for r in failed:
     print(f'| failed: `{r["args"]}` | | | | | {r["error"][:120]} | | |')
   if a.png:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    plt = pyplot(required=True)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
     for name in sorted({label(r) for r in rows}):
       rs = [r for r in rows if label(r) == name]

@@ -26,6 +26,7 @@ from scratchgan_jax import inference
 from scratchgan_jax import metrics as metrics_lib
 from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax.config import Config, ConfigError
+from scratchgan_jax.writers import pyplot
 
 ALL_TEXT = ('bleu', 'self_bleu', 'fed', 'ppl', 'length', 'novelty', 'neighbours')
 SWEEP_TEXT = ('bleu', 'self_bleu', 'fed', 'lm', 'rlm')
@@ -277,11 +278,8 @@ PLOTS = (('self_bleu5', 'bleu5', 'bleu5_vs_self_bleu5.png'),
 
 
 def _plots(rows, out_dir) -> list[str]:
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
+  plt = pyplot()
+  if plt is None:
     return []
   written = []
   for x, y, fname in PLOTS:
@@ -306,11 +304,8 @@ def _plots(rows, out_dir) -> list[str]:
 
 def _length_plot(length: dict, out_dir: str) -> list[str]:
   """Sentence-length histogram of the samples against the data (PNG)."""
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
+  plt = pyplot()
+  if plt is None:
     return []
   fig, ax = plt.subplots(figsize=(5, 3.5))
   for key, label in (('data_hist', 'data'), ('samples_hist', 'samples')):

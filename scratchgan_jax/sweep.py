@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from scratchgan_jax.writers import pyplot
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -292,6 +294,25 @@ def collect(out: str, metric: str, second: str | None = None,
   return rows
 
 
+def read_results_csv(out: str) -> list[dict]:
+  """The rows of `<out>/results.csv` as written by `write_tables` (numbers and
+  booleans restored), to rebuild the tables where the run folders are gone
+  (e.g. a sweep's committed results)."""
+  path = os.path.join(out, 'results.csv')
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path, newline='', encoding='utf-8') as f:
+    for r in csv.DictReader(f):
+      row = {}
+      for k, v in r.items():
+        if v == '':
+          continue
+        row[k] = {'True': True, 'False': False}.get(v, v) if v in ('True', 'False') else _number(v)
+      rows.append(row)
+  return rows
+
+
 def _fmt(v) -> str:
   if isinstance(v, float):
     if not math.isfinite(v):
@@ -320,7 +341,8 @@ def aggregate(rows: list[dict], metric: str) -> list[dict]:
         agg[k] = f'{sum(vals)}/{len(vals)}'
       else:
         agg[k] = float(np.mean(vals))
-        agg[k + '.std'] = float(np.std(vals))
+        # Sample standard deviation over seeds (n - 1), as everywhere in RESULTS.md.
+        agg[k + '.std'] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
     out.append(agg)
   out.sort(key=lambda a: a.get(f'{metric}.final', math.inf))
   return out
@@ -365,11 +387,8 @@ def write_tables(rows: list[dict], out: str, metric: str, second: str | None = N
 
 def plot_sweep(rows: list[dict], out: str, metric: str, flag_cols: list[str]) -> list[str]:
   """One panel per swept flag: final (filled) and best (open) metric per run."""
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
+  plt = pyplot()
+  if plt is None:
     return []
   swept = [c for c in flag_cols if len({str(r.get(c)) for r in rows}) > 1] or flag_cols
   n = len(swept)

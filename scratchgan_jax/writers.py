@@ -12,6 +12,24 @@ from absl import logging
 from scratchgan_jax import checkpoint as ckpt_lib
 
 
+def pyplot(required: bool = False):
+  """matplotlib.pyplot on the headless Agg backend, or None when not installed.
+
+  Plots are optional outputs (the `plots` and `test` extras install
+  matplotlib); with `required=True` a missing matplotlib is a clear error.
+  """
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    if required:
+      raise ImportError('this command draws plots: pip install matplotlib '
+                        '(or the package with its [plots] extra)') from None
+    return None
+  return plt
+
+
 def _clean(v):
   if hasattr(v, 'item'):
     v = v.item()

@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax.sweep import read_metrics  # noqa: E402
+from scratchgan_jax.writers import pyplot  # noqa: E402
 
 
 def _stats(values):
@@ -74,12 +75,7 @@ def main():
               f"{bm:.3f} ± {bs:.3f} | {sm:.3f} ± {ss:.3f} | {wm:.3f} ± {ws:.3f} | {t['stable']}/{len(t['seeds'])} "
               f"| {t['minutes']:.1f} |")
     prev = m
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    plt = None
+  plt = pyplot()
   if plt is not None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     xs = range(len(table))

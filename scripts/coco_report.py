@@ -21,6 +21,10 @@ import csv
 import json
 import os
 import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scratchgan_jax.writers import pyplot  # noqa: E402
 
 # Texygen docs/evaluation.md, COCO image captions: BLEU-5 and Self-BLEU-5.
 TEXYGEN = {'SeqGAN': (0.180, 0.489), 'MaliGAN': (0.159, 0.437), 'RankGAN': (0.156, 0.618),
@@ -111,12 +115,7 @@ def main():
     fed = fmt(float(r[fed_key])) if fed_key and r.get(fed_key) else '–'
     md.append(f"| {r['run']} | {r['temperature']} | {float(r['bleu5']):.3f} | "
               f"{float(r['self_bleu5']):.3f} | {fed} |")
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    plt = None
+  plt = pyplot()
   if plt is not None:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for run in runs:

@@ -16,7 +16,7 @@ full 270k-sentence training set for 200k steps.
 """
 import os
 
-from coco_report import fmt, load_sweep, parse_runs, table, write_report
+from coco_report import fmt, load_sweep, parse_runs, pyplot, table, write_report
 
 # Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
 PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
@@ -54,12 +54,7 @@ def main():
                    default=(None, None)) for run in runs}
   md += [''] + [f'Best FED of {run}: {fmt(v)} at T = {t:g}' for run, (v, t) in best.items()
                 if v is not None]
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    plt = None
+  plt = pyplot()
   if plt is not None and fed_key:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for run in runs:

@@ -9,7 +9,8 @@ For each run's best checkpoint and each softmax temperature: NLL-oracle (samples
 at T scored by the oracle: quality) and NLL-test (held-out oracle data under
 the generator at T: coverage). Lower is better for both; MLE traces a curve as
 T moves, and a GAN at T = 1 is compared with that curve. `--points` adds runs
-at T = 1 only (e.g. a sweep). Writes tradeoff.csv, tradeoff.md, tradeoff.png.
+at T = 1 only (e.g. a sweep). Writes tradeoff.csv, tradeoff.md, tradeoff.png;
+`--report_only` rebuilds the last two from tradeoff.csv.
 """
 import argparse
 import csv
@@ -20,6 +21,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax import experiment, inference, oracle  # noqa: E402
+from scratchgan_jax.writers import pyplot  # noqa: E402
+
+
+def _sd(x):
+  """Sample standard deviation over runs (n - 1), as everywhere in RESULTS.md."""
+  return float(x.std(ddof=1)) if len(x) > 1 else 0.0
 
 
 def measure(workdir, temps, num, seed=0):
@@ -43,20 +50,28 @@ def main():
   p.add_argument('--points', nargs='*', default=[])
   p.add_argument('--temperatures', default='0.7,0.8,0.9,1.0,1.1,1.2,1.3')
   p.add_argument('--num_samples', type=int, default=2000)
+  p.add_argument('--report_only', action='store_true',
+                 help='rebuild the table and plot from <out>/tradeoff.csv (no sampling)')
   a = p.parse_args()
   temps = [float(t) for t in a.temperatures.split(',')]
   os.makedirs(a.out, exist_ok=True)
   rows = []
-  for kind, runs, ts in (('mle', a.mle, temps), ('gan', a.gan, temps), ('point', a.points, [1.0])):
-    for wd in runs:
-      if not os.path.exists(os.path.join(wd, 'config.json')):
-        continue
-      rows += [dict(kind=kind, **r) for r in measure(wd, ts, a.num_samples)]
-      print(kind, wd, 'done', flush=True)
-  with open(os.path.join(a.out, 'tradeoff.csv'), 'w', newline='') as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
+  if a.report_only:
+    with open(os.path.join(a.out, 'tradeoff.csv'), newline='') as f:
+      rows = [dict(r, temperature=float(r['temperature']), nll_oracle=float(r['nll_oracle']),
+                   nll_test=float(r['nll_test'])) for r in csv.DictReader(f)]
+    temps = sorted({r['temperature'] for r in rows})
+  else:
+    for kind, runs, ts in (('mle', a.mle, temps), ('gan', a.gan, temps), ('point', a.points, [1.0])):
+      for wd in runs:
+        if not os.path.exists(os.path.join(wd, 'config.json')):
+          continue
+        rows += [dict(kind=kind, **r) for r in measure(wd, ts, a.num_samples)]
+        print(kind, wd, 'done', flush=True)
+    with open(os.path.join(a.out, 'tradeoff.csv'), 'w', newline='') as f:
+      w = csv.DictWriter(f, fieldnames=list(rows[0]))
+      w.writeheader()
+      w.writerows(rows)
   lines = ['| kind | T | NLL-oracle (mean ± std over runs) | NLL-test | runs |', '|---|---|---|---|---|']
   for kind in ('mle', 'gan'):
     for t in temps:
@@ -64,14 +79,12 @@ def main():
       if rs:
         o = np.array([r['nll_oracle'] for r in rs])
         n = np.array([r['nll_test'] for r in rs])
-        lines.append(f'| {kind} | {t} | {o.mean():.3f} ± {o.std():.3f} | '
-                     f'{n.mean():.3f} ± {n.std():.3f} | {len(rs)} |')
+        lines.append(f'| {kind} | {t} | {o.mean():.3f} ± {_sd(o):.3f} | '
+                     f'{n.mean():.3f} ± {_sd(n):.3f} | {len(rs)} |')
   with open(os.path.join(a.out, 'tradeoff.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   print('\n'.join(lines))
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = pyplot(required=True)
   fig, ax = plt.subplots(figsize=(5.2, 4))
   styles = {'mle': ('C0', 'o-', 'MLE, T sweep'), 'gan': ('C3', 's--', 'ScratchGAN, T sweep')}
   for kind, (c, st, label) in styles.items():

@@ -12,12 +12,9 @@ import argparse
 import os
 import sys
 
-import matplotlib
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax.sweep import read_metrics  # noqa: E402
+from scratchgan_jax.writers import pyplot  # noqa: E402
 
 
 def main():
@@ -29,6 +26,7 @@ def main():
   p.add_argument('runs', nargs='+', help='LABEL=PATH')
   a = p.parse_args()
   names = a.metrics.split(',')
+  plt = pyplot(required=True)
   fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
   for spec in a.runs:
     label, path = spec.split('=', 1)

@@ -14,7 +14,8 @@
     python scripts/sweep.py --out=runs/batch --zip batch_size=128,256,512 \
         num_steps=1000,500,250 -- --flagfile=experiments/oracle_scratchgan.cfg
 
-    # tables only (after a sweep, or while it runs)
+    # tables only (after a sweep, or while it runs; from results.csv where the
+    # run folders are gone, e.g. a committed results/ folder)
     python scripts/sweep.py --out=runs/sweep_oracle --report_only
 
 Everything after `--` is passed to every run (a flagfile and fixed flags).
@@ -78,6 +79,8 @@ def main(argv=None):
         return 0
       sweep.run_sweep(points, seeds, a.out, base, a.parallel)
     rows = sweep.collect(a.out, a.metric, second, a.stable_tol)
+    if not rows and a.report_only:
+      rows = sweep.read_results_csv(a.out)  # no run folders: a committed results folder
     res = sweep.write_tables(rows, a.out, a.metric, second, a.title)
   except sweep.SweepError as e:
     sys.stderr.write(f'error: {e}\n')

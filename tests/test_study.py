@@ -49,8 +49,28 @@ def test_aggregate_over_seeds_sorts_by_the_metric():
   rows += [{'flag.x': 2, 'seed': 0, 'm.final': 1.0, 'stable': False}]
   agg = sweep.aggregate(rows, 'm')
   assert [a['flag.x'] for a in agg] == [2, 1]
-  assert agg[1]['m.final'] == 3.0 and agg[1]['m.final.std'] == 1.0
+  assert agg[1]['m.final'] == 3.0 and agg[1]['m.final.std'] == pytest.approx(2 ** 0.5)  # n - 1
+  assert agg[0]['m.final.std'] == 0.0  # one seed
   assert agg[1]['stable'] == '2/2' and agg[0]['stable'] == '0/1'
+
+
+def test_tables_rebuild_from_a_committed_results_csv(tmp_path):
+  """`--report_only` on a results folder without its run folders (the committed
+  results/) gives back the same CSV and summary."""
+  rows = [{'flag.gen_lr': 6.35e-4, 'flag.end_reward': 'absorb', 'seed': s, 'm.final': v,
+           'm.best': v - 0.1, 'final_minus_best': 0.1, 'stable': s == 0, 'wall_seconds': 3.5,
+           'workdir': f'runs/x/p_s{s}'} for s, v in ((0, 9.9), (1, 10.3))]
+  out = str(tmp_path)
+  sweep.write_tables(rows, out, 'm')
+  csv_text = open(os.path.join(out, 'results.csv')).read()
+  summary = open(os.path.join(out, 'summary.md')).read()
+  back = sweep.read_results_csv(out)
+  assert back == rows
+  assert subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'sweep.py'), f'--out={out}',
+                         '--metric=m', '--report_only'], capture_output=True).returncode == 0
+  assert open(os.path.join(out, 'results.csv')).read() == csv_text
+  assert open(os.path.join(out, 'summary.md')).read() == summary
+  assert '| 10.1 ± 0.2828 |' in summary and '1/2' in summary  # n - 1 over the 2 seeds
 
 
 @pytest.mark.slow
