@@ -34,7 +34,8 @@ def measure(workdir, temps, num, seed=0):
   out = []
   for t in temps:
     toks = inference.sample_tokens(run.setup.gen, params, num, seed, t)
-    out.append(dict(run=workdir, checkpoint=os.path.basename(path), temperature=t,
+    out.append(dict(run=workdir, checkpoint=os.path.basename(path),
+                    batch_size=run.cfg.batch_size, temperature=t,
                     nll_oracle=oracle.nll(run.oracle_params, toks),
                     nll_test=inference.token_nll(run.setup.gen, params, run.dataset.valid,
                                                  eos=False, temperature=t)))
@@ -97,7 +98,14 @@ def main():
         if r['temperature'] in (min(temps), 1.0, max(temps)) and i == 0:
           ax.annotate(f'T={r["temperature"]}', (r['nll_test'], r['nll_oracle']), fontsize=7)
   pts = [r for r in rows if r['kind'] == 'point']
-  if pts:
+  batches = sorted({int(r['batch_size']) for r in pts if r.get('batch_size')})
+  if pts and len(batches) > 1:  # a batch sweep: one colour per batch size
+    for j, b in enumerate(batches):
+      rs = [r for r in pts if r.get('batch_size') and int(r['batch_size']) == b]
+      ax.scatter([r['nll_test'] for r in rs], [r['nll_oracle'] for r in rs], s=14,
+                 color=plt.cm.viridis(j / max(len(batches) - 1, 1)),
+                 label=f'ScratchGAN batch {b}, T=1')
+  elif pts:
     ax.scatter([r['nll_test'] for r in pts], [r['nll_oracle'] for r in pts], s=10, c='grey',
                alpha=0.6, label='sweep runs, T=1')
   ax.set_xlabel('NLL-test (held-out data under G), lower = more coverage')

@@ -31,6 +31,10 @@
 #   7. the ablation waterfall on the oracle (experiments/ablation_oracle_*.cfg),
 #      3 seeds per step, and a small-batch control at equal wall-clock
 #      (scripts/ablation_report.py; ~55 min)
+#   8. oracle sweep B: batch size 128 -> 1024 at equal examples seen (= equal
+#      wall-clock on CPU), learning rates fixed and scaled by sqrt(batch / 128),
+#      2 seeds, then each run's best checkpoint on the NLL-oracle / NLL-test plane
+#      beside stages 2-4 (scripts/batch_sweep_report.py, oracle_tradeoff.py; ~70 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0; ONLY=""
@@ -42,8 +46,8 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-if [[ -n "$ONLY" && ! "$ONLY" =~ ^[1-7](,[1-7])*$ ]]; then
-  echo "error: --only=$ONLY: comma-separated stage numbers 1-7" >&2; exit 2
+if [[ -n "$ONLY" && ! "$ONLY" =~ ^[1-8](,[1-8])*$ ]]; then
+  echo "error: --only=$ONLY: comma-separated stage numbers 1-8" >&2; exit 2
 fi
 OUT=${1:-runs/study}
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
@@ -187,6 +191,34 @@ if want 7; then
     -- --flagfile=experiments/ablation_oracle_0b_small_batch_long.cfg "${SIZE[@]}"
   $PY scripts/ablation_report.py --out="$OUT/ablation_oracle" \
     --title="Oracle ablation waterfall (paper Fig 3c at CPU scale)" "${STEPS[@]}" > /dev/null
+fi
+
+if want 8; then
+  echo "== 8. oracle sweep B: batch size at equal examples seen"
+  if [ $QUICK = 1 ]; then
+    B_ZIP=(batch_size=16,32 num_steps=4,2 eval_every=2,1 checkpoint_every=2,1
+           gen_lr=6.35e-4,8.98e-4 disc_lr=2.41e-2,3.41e-2); SEEDS_B=0
+  else
+    # 128 x 1,000 = 128k examples per run; the last three points scale both learning
+    # rates by sqrt(batch / 128), keeping their ratio.
+    B_ZIP=(batch_size=128,256,512,1024,256,512,1024 num_steps=1000,500,250,125,500,250,125
+           eval_every=200,100,50,25,100,50,25 checkpoint_every=500,250,125,63,250,125,63
+           gen_lr=6.35e-4,6.35e-4,6.35e-4,6.35e-4,8.98e-4,1.27e-3,1.8e-3
+           disc_lr=2.41e-2,2.41e-2,2.41e-2,2.41e-2,3.41e-2,4.82e-2,6.82e-2); SEEDS_B=0,1
+  fi
+  $PY scripts/sweep.py --out="$OUT/sweep_oracle_batch" --seeds=$SEEDS_B \
+    --title="Oracle sweep B: batch size at equal examples seen" --zip "${B_ZIP[@]}" \
+    -- --flagfile=experiments/oracle_scratchgan.cfg "${SIZE[@]}"
+  MLE_REF=(); [ -f "$OUT/oracle_mle/results.csv" ] && MLE_REF=(--mle="$OUT/oracle_mle")
+  $PY scripts/batch_sweep_report.py --out="$OUT/sweep_oracle_batch" \
+    --sweep="$OUT/sweep_oracle_batch" "${MLE_REF[@]}" > /dev/null
+  if ls -d "$OUT"/oracle_mle/*_s* > /dev/null 2>&1; then
+    $PY scripts/oracle_tradeoff.py --out="$OUT/oracle_tradeoff_batch" --temperatures=$TEMPS \
+      --num_samples=$NUM --mle "$OUT"/oracle_mle/*_s* --gan "$OUT"/oracle_scratchgan/*_s* \
+      --points "$OUT"/sweep_oracle_batch/*_s* > /dev/null
+  else
+    echo "skipped the trade-off plot: run stages 2 and 3 first"
+  fi
 fi
 
 echo "study written to $OUT"

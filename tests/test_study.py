@@ -123,10 +123,18 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
     assert f'| {step} | 1 |' in ablation, ablation
   assert os.path.exists(os.path.join(out, 'ablation_oracle', 'ablation.png'))
   assert os.path.exists(os.path.join(out, 'ablation_oracle', '0b_small_batch_long', 'summary.md'))
+  with open(os.path.join(out, 'sweep_oracle_batch', 'results.csv')) as f:
+    rows = list(csv.DictReader(f))
+  assert sorted((r['flag.batch_size'], r['final_step']) for r in rows) == [('16', '4'), ('32', '2')]
+  batch = open(os.path.join(out, 'sweep_oracle_batch', 'batch.md')).read()
+  assert '| 16 | 4 | fixed' in batch and '| 32 | 2 | sqrt' in batch and '| MLE' in batch, batch
+  with open(os.path.join(out, 'oracle_tradeoff_batch', 'tradeoff.csv')) as f:
+    kinds = [r['kind'] for r in csv.DictReader(f)]
+  assert kinds.count('point') == 2 and kinds.count('mle') == 2  # 2 temperatures of 1 MLE run
   # Rerunning skips every finished run.
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0
-  assert p.stdout.count('already done') == 12 and 'start ' not in p.stdout
+  assert p.stdout.count('already done') == 14 and 'start ' not in p.stdout
   # --only reruns the named stages alone.
   p = subprocess.run(cmd[:-1] + ['--only=2,7', out], env=env, capture_output=True,
                      text=True, timeout=300)
@@ -135,7 +143,7 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   assert [s.split('.')[0] for s in stages] == ['== 2', '== 7'], stages
 
 
-@pytest.mark.parametrize('arg,pattern', [('--only=8', '--only=8: comma-separated stage numbers'),
+@pytest.mark.parametrize('arg,pattern', [('--only=9', '--only=9: comma-separated stage numbers 1-8'),
                                          ('--only=1,,2', '--only=1,,2'),
                                          ('--fast', '--fast: unknown option')])
 def test_reproduce_rejects_bad_options(tmp_path, arg, pattern):
