@@ -14,7 +14,7 @@
 # Stages (full size, 2-core CPU, one run at a time):
 #   1. oracle sweep A: 16 random points x 2 seeds of the default experiment's
 #      learning rates, gamma, baseline decay, discriminator dropout and width
-#      (batch 128, 500 steps; ~40 minutes)
+#      (batch 128, 500 steps; ~80 minutes)
 #   2. the default experiment (experiments/oracle_scratchgan.cfg), 3 seeds (~20 min)
 #   3. the MLE baseline (experiments/oracle_mle.cfg), 3 seeds (~12 min)
 #   4. NLL-oracle against NLL-test over temperature for both (~4 min)
