@@ -294,23 +294,25 @@ def collect(out: str, metric: str, second: str | None = None,
   return rows
 
 
-def read_results_csv(out: str) -> list[dict]:
-  """The rows of `<out>/results.csv` as written by `write_tables` (numbers and
-  booleans restored), to rebuild the tables where the run folders are gone
-  (e.g. a sweep's committed results)."""
-  path = os.path.join(out, 'results.csv')
-  if not os.path.exists(path):
-    return []
-  rows = []
+def read_csv_rows(path: str) -> list[dict]:
+  """A CSV written by this project, numbers and booleans restored (empty cells dropped)."""
+  bools = {'True': True, 'False': False}
   with open(path, newline='', encoding='utf-8') as f:
-    for r in csv.DictReader(f):
-      row = {}
-      for k, v in r.items():
-        if v == '':
-          continue
-        row[k] = {'True': True, 'False': False}.get(v, v) if v in ('True', 'False') else _number(v)
-      rows.append(row)
-  return rows
+    return [{k: bools[v] if v in bools else _number(v) for k, v in r.items() if v != ''}
+            for r in csv.DictReader(f)]
+
+
+def read_results_csv(out: str) -> list[dict]:
+  """The rows of `<out>/results.csv` as written by `write_tables`, to rebuild the
+  tables where the run folders are gone (e.g. a sweep's committed results)."""
+  path = os.path.join(out, 'results.csv')
+  return read_csv_rows(path) if os.path.exists(path) else []
+
+
+def sample_std(values) -> float:
+  """Standard deviation over seeds or runs with n - 1 (0 for one value), as
+  everywhere in RESULTS.md."""
+  return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _fmt(v) -> str:
@@ -341,8 +343,7 @@ def aggregate(rows: list[dict], metric: str) -> list[dict]:
         agg[k] = f'{sum(vals)}/{len(vals)}'
       else:
         agg[k] = float(np.mean(vals))
-        # Sample standard deviation over seeds (n - 1), as everywhere in RESULTS.md.
-        agg[k + '.std'] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        agg[k + '.std'] = sample_std(vals)
     out.append(agg)
   out.sort(key=lambda a: a.get(f'{metric}.final', math.inf))
   return out

@@ -15,16 +15,15 @@ error bars, each seed's value as a dot).
 import argparse
 import csv
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax.sweep import read_metrics  # noqa: E402
+from scratchgan_jax.sweep import read_metrics, sample_std  # noqa: E402
 from scratchgan_jax.writers import pyplot  # noqa: E402
 
 
 def _stats(values):
-  return (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+  return (sum(values) / len(values), sample_std(values))
 
 
 def main():

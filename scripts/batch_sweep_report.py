@@ -71,13 +71,13 @@ def main():
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
   panels = ((axes[0], 'nll_oracle', 'NLL-oracle (lower = better samples)'),
             (axes[1], 'nll_test', 'NLL-test (lower = more coverage)'))
+  label = {'fixed': 'learning rates fixed', 'sqrt': f'learning rates × sqrt(B/{base_batch})'}
   for i, rule in enumerate(sorted({g['rule'] for g in agg}, key=lambda r: r != 'fixed')):
     # Every rule starts from the smallest batch's point (the same run: factor 1).
     gs = sorted((g for g in agg if g['rule'] == rule
                  or (g['flag.batch_size'] == base_batch and g['rule'] == 'fixed')),
                 key=lambda g: g['flag.batch_size'])
     xs = [g['flag.batch_size'] for g in gs]
-    label = {'fixed': 'learning rates fixed', 'sqrt': 'learning rates × sqrt(B/%d)' % base_batch}
     for ax, m, _ in panels:
       ax.errorbar(xs, [g[f'{m}.final'] for g in gs], [g[f'{m}.final.std'] for g in gs],
                   fmt='o-', color=f'C{i}', capsize=3, ms=4,

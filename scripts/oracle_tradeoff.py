@@ -21,12 +21,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax import experiment, inference, oracle  # noqa: E402
+from scratchgan_jax.sweep import read_csv_rows, sample_std  # noqa: E402
 from scratchgan_jax.writers import pyplot  # noqa: E402
-
-
-def _sd(x):
-  """Sample standard deviation over runs (n - 1), as everywhere in RESULTS.md."""
-  return float(x.std(ddof=1)) if len(x) > 1 else 0.0
 
 
 def measure(workdir, temps, num, seed=0):
@@ -53,24 +49,29 @@ def main():
   p.add_argument('--num_samples', type=int, default=2000)
   p.add_argument('--report_only', action='store_true',
                  help='rebuild the table and plot from <out>/tradeoff.csv (no sampling)')
+  p.add_argument('--reuse', default='',
+                 help='an earlier tradeoff.csv: its runs are copied, not measured again')
   a = p.parse_args()
   temps = [float(t) for t in a.temperatures.split(',')]
   os.makedirs(a.out, exist_ok=True)
   rows = []
   if a.report_only:
-    with open(os.path.join(a.out, 'tradeoff.csv'), newline='') as f:
-      rows = [dict(r, temperature=float(r['temperature']), nll_oracle=float(r['nll_oracle']),
-                   nll_test=float(r['nll_test'])) for r in csv.DictReader(f)]
+    rows = read_csv_rows(os.path.join(a.out, 'tradeoff.csv'))
     temps = sorted({r['temperature'] for r in rows})
   else:
+    reused = read_csv_rows(a.reuse) if a.reuse else []
+    done = {(r['kind'], r['run']) for r in reused}
     for kind, runs, ts in (('mle', a.mle, temps), ('gan', a.gan, temps), ('point', a.points, [1.0])):
       for wd in runs:
+        if (kind, wd) in done:
+          rows += [r for r in reused if (r['kind'], r['run']) == (kind, wd)]
+          continue
         if not os.path.exists(os.path.join(wd, 'config.json')):
           continue
         rows += [dict(kind=kind, **r) for r in measure(wd, ts, a.num_samples)]
         print(kind, wd, 'done', flush=True)
     with open(os.path.join(a.out, 'tradeoff.csv'), 'w', newline='') as f:
-      w = csv.DictWriter(f, fieldnames=list(rows[0]))
+      w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
       w.writeheader()
       w.writerows(rows)
   lines = ['| kind | T | NLL-oracle (mean ± std over runs) | NLL-test | runs |', '|---|---|---|---|---|']
@@ -80,8 +81,8 @@ def main():
       if rs:
         o = np.array([r['nll_oracle'] for r in rs])
         n = np.array([r['nll_test'] for r in rs])
-        lines.append(f'| {kind} | {t} | {o.mean():.3f} ± {_sd(o):.3f} | '
-                     f'{n.mean():.3f} ± {_sd(n):.3f} | {len(rs)} |')
+        lines.append(f'| {kind} | {t} | {o.mean():.3f} ± {sample_std(o):.3f} | '
+                     f'{n.mean():.3f} ± {sample_std(n):.3f} | {len(rs)} |')
   with open(os.path.join(a.out, 'tradeoff.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   print('\n'.join(lines))

@@ -213,9 +213,11 @@ if want 8; then
   $PY scripts/batch_sweep_report.py --out="$OUT/sweep_oracle_batch" \
     --sweep="$OUT/sweep_oracle_batch" "${MLE_REF[@]}" > /dev/null
   if ls -d "$OUT"/oracle_mle/*_s* > /dev/null 2>&1; then
+    # Stage 4's curves are copied from its tradeoff.csv, not measured again.
+    REUSE=(); [ -f "$OUT/oracle_tradeoff/tradeoff.csv" ] && REUSE=(--reuse="$OUT/oracle_tradeoff/tradeoff.csv")
     $PY scripts/oracle_tradeoff.py --out="$OUT/oracle_tradeoff_batch" --temperatures=$TEMPS \
       --num_samples=$NUM --mle "$OUT"/oracle_mle/*_s* --gan "$OUT"/oracle_scratchgan/*_s* \
-      --points "$OUT"/sweep_oracle_batch/*_s* > /dev/null
+      --points "$OUT"/sweep_oracle_batch/*_s* "${REUSE[@]}" > /dev/null
   else
     echo "skipped the trade-off plot: run stages 2 and 3 first"
   fi
