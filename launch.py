@@ -111,6 +111,9 @@ def main(argv):
   from scratchgan_jax import parallel
   from scratchgan_jax import train as train_lib
   from scratchgan_jax import encoders
+  # Before the first computation: on CPU, XLA's memory-minimising scheduler
+  # (half the peak memory of a large step, same speed, same results).
+  parallel.use_cpu_memory_scheduler()
   user_errors = (ConfigError, data_lib.DataError, ckpt_lib.CheckpointError,
                  parallel.ParallelError, train_lib.TrainingError,
                  encoders.EncoderUnavailable)

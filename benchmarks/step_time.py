@@ -93,6 +93,10 @@ def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
   t = time.perf_counter()
   compiled = update.lower(state, batch).compile()
   compile_s = time.perf_counter() - t
+  try:  # XLA's own plan of the step's temporaries (buffer assignment)
+    temp_bytes = int(compiled.memory_analysis().temp_size_in_bytes)
+  except Exception:  # pylint: disable=broad-except
+    temp_bytes = None
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   xla_flops = float(cost.get('flops', 0.0)) if cost else 0.0
@@ -117,6 +121,7 @@ def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
               tokens_per_s=tokens / dt, step_ms=dt * 1e3, compile_s=compile_s,
               model_flops_per_step=model_flops(preset, batch_size),
               xla_cost_analysis_flops=xla_flops, peak_memory_bytes=int(mem),
+              compiled_temp_bytes=temp_bytes,
               grad_chunks=grad_chunks)
 
 
@@ -184,11 +189,17 @@ def main():
   p.add_argument('--no_warmup', action='store_true',
                  help='time the first call after compiling (for steps of minutes on a '
                       'CPU, where a warm-up call would double the cost)')
+  p.add_argument('--xla_cpu_scheduler', default='memory', choices=['memory', 'xla-default'],
+                 help="memory: XLA's memory-minimising CPU scheduler, as launch.py sets "
+                      "it; xla-default: XLA's own (concurrency-optimised) one")
   a = p.parse_args()
+  if a.xla_cpu_scheduler == 'memory':
+    parallel.use_cpu_memory_scheduler()  # before the first computation
   if a.breakdown:
     name = 'paper' if a.preset == 'sweep' else a.preset
     r = breakdown(PRESETS[name], a.steps, a.compute_dtype)
     r.update(benchmark='step_breakdown', preset=name, compute_dtype=a.compute_dtype,
+             xla_cpu_scheduler=a.xla_cpu_scheduler,
              device_kind=jax.devices()[0].device_kind, jax=jax.__version__,
              cpus=os.cpu_count(), command=' '.join(sys.argv))
     print(json.dumps(r))
@@ -218,6 +229,8 @@ def main():
     r['microbatch'] = b // r['grad_chunks']
     r['auto_chunks'] = bool(a.auto_chunks)
     r['compute_dtype'] = a.compute_dtype
+    r['xla_cpu_scheduler'] = a.xla_cpu_scheduler
+    r['xla_flags'] = os.environ.get('XLA_FLAGS', '')
     r['achieved_tflops'] = r['model_flops_per_step'] * r['steps_per_s'] / 1e12
     r['flop_utilisation'] = r['achieved_tflops'] / peak if peak else None
     r.update(benchmark='step_time', preset=name, devices=mesh.size,

@@ -1,4 +1,8 @@
 """Microbatching: the chunk count changes memory, not the result."""
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,3 +119,39 @@ def test_estimate_bounds_the_compiled_memory_and_chunks_reduce_it():
     assert measured <= est <= 6 * measured, (chunks, measured, est)
     sizes[chunks] = m.temp_size_in_bytes
   assert sizes[4] < sizes[1] / 2
+
+
+def _scheduler_run(tmp_path, scheduler):
+  out = tmp_path / f'{scheduler}.npz'
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), 'scheduler_run.py'),
+                  scheduler, str(out)], check=True, env=env, timeout=600)
+  return dict(np.load(out))
+
+
+def test_cpu_memory_scheduler_lowers_memory_and_keeps_results(tmp_path):
+  """launch.py's XLA CPU scheduler: less memory for the one-chunk step, same bits."""
+  mem = _scheduler_run(tmp_path, 'memory')
+  default = _scheduler_run(tmp_path, 'xla-default')
+  assert mem['temp_bytes'] < 0.8 * default['temp_bytes'], (mem['temp_bytes'],
+                                                           default['temp_bytes'])
+  assert mem.keys() == default.keys()
+  for k in mem:
+    if k != 'temp_bytes':
+      np.testing.assert_array_equal(mem[k], default[k], err_msg=k)
+
+
+def test_cpu_memory_scheduler_keeps_the_users_xla_flags(monkeypatch):
+  flag = parallel.CPU_MEMORY_SCHEDULER_FLAG
+  name = flag.split('=')[0]
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_use_thunk_runtime=true')
+  assert parallel.use_cpu_memory_scheduler()
+  assert os.environ['XLA_FLAGS'] == f'--xla_cpu_use_thunk_runtime=true {flag}'
+  assert parallel.use_cpu_memory_scheduler()  # idempotent
+  assert os.environ['XLA_FLAGS'].count(name) == 1
+  monkeypatch.setenv('XLA_FLAGS', f'{name}=true')  # the user's choice wins
+  assert not parallel.use_cpu_memory_scheduler()
+  assert os.environ['XLA_FLAGS'] == f'{name}=true'
+  monkeypatch.delenv('XLA_FLAGS')
+  assert parallel.use_cpu_memory_scheduler()
+  assert os.environ['XLA_FLAGS'] == flag
