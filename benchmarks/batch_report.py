@@ -29,7 +29,8 @@ def label(r):
     kind = 'one chunk'
   else:
     kind = f'microbatch {r["microbatch"]}'
-  return kind + dt + v
+  cold = ' (cold)' if r.get('warmup') is False else ''  # the first call after compiling
+  return kind + dt + v + cold
 
 
 def main():

@@ -5,12 +5,13 @@
 #
 # Sections (default: all):
 #   bench    the cpu-bench step with launch.py's defaults (automatic microbatching)
-#            and with --grad_chunks=1, and the PyTorch reference, 10 steps each (~2 min)
+#            and the PyTorch reference, 10 steps each, three alternating rounds (~4 min)
 #   sweep    the paper preset (G 2x512, D 1x512, embedding 300 + 64, vocabulary
 #            5,700, length 52) at batch 512 -> 8192 with a fixed microbatch of 512,
 #            and in one chunk at 512 and 1024 (one chunk at 8192 would need ~75 GB);
 #            one timed step each, after compiling and without a warm-up call
-#            (a step at 8192 takes minutes on 2 cores; ~25 min in all)
+#            (a step at 8192 takes minutes on 2 cores), then 512 and 1024 warm
+#            (one untimed step first); ~20 min in all
 #   scaling  the cpu-bench step on 1, 2, 4, 8 simulated CPU devices
 #            (JAX_NUM_CPU_DEVICES) sharing this machine's cores: strong scaling at
 #            a fixed global batch of 64 and weak scaling at 64 per device (~8 min)
@@ -31,10 +32,13 @@ ONE_TIMEOUT=1800
 . benchmarks/suite_lib.sh
 
 if has bench; then
-  one --preset=cpu-bench --steps=10 --auto_chunks
-  one --preset=cpu-bench --steps=10 --grad_chunks=1
-  # The PyTorch reference of the same step, measured in the same session.
-  "$PY" benchmarks/torch_step.py --steps=10 --threads=2 | grep '^{' | tee -a "${TORCH_OUT:-benchmarks/results/torch_step_cpu.jsonl}"
+  # The default step (automatic microbatching: one chunk at this size) and the
+  # PyTorch reference of the same step, in three alternating rounds, so that the
+  # machine's drift (+-10% here) hits both alike: compare the medians.
+  for round in 1 2 3; do
+    one --preset=cpu-bench --steps=10 --auto_chunks
+    "$PY" benchmarks/torch_step.py --steps=10 --threads=2 | grep '^{' | tee -a "${TORCH_OUT:-benchmarks/results/torch_step_cpu.jsonl}"
+  done
 fi
 if has sweep; then
   for b in 512 1024 2048 4096 8192; do
@@ -42,6 +46,10 @@ if has sweep; then
   done
   for b in 512 1024; do
     one --preset=paper --steps=1 --no_warmup --batch_sizes=$b --grad_chunks=1
+  done
+  # Warm (one untimed step first): the ~5-7 s first-call cost weighs most here.
+  for b in 512 1024; do
+    one --preset=paper --steps=1 --batch_sizes=$b --microbatch=512
   done
 fi
 if has scaling; then

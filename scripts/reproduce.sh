@@ -22,12 +22,15 @@
 #      (experiments/coco_scratchgan.cfg, ~25 min) and MLE (coco_mle.cfg, ~15 min),
 #      all metrics at T = 1 on 10k samples, the real training text scored the same
 #      way, temperature sweeps of both, and the comparison with Texygen's
-#      published peers (scripts/coco_report.py; ~25 min of evaluation)
+#      published peers (scripts/coco_report.py; ~25 min of evaluation); both
+#      models on every seed of REAL_SEEDS (default 0,1), the seeds after the first
+#      scored at T = 1 and summarised by scripts/seeds_report.py (coco/seeds.md)
 #   6. EMNLP2017 News, 12.5k-sentence subset (needs ../shared/data/emnlp2017/
 #      scratchgan_json, or EMNLP_DIR): ScratchGAN (emnlp2017_small_scratchgan.cfg,
 #      ~28 min) and MLE (emnlp2017_small_mle.cfg, ~17 min), FED/BLEU at T = 1 on
 #      10k samples, the training text, FED over temperature, the FED learning
-#      curves (scripts/emnlp_report.py, scripts/plot_runs.py; ~10 min of evaluation)
+#      curves (scripts/emnlp_report.py, scripts/plot_runs.py; ~10 min of evaluation);
+#      both models on every seed of REAL_SEEDS, spread in emnlp2017/seeds.md
 #   7. the ablation waterfall on the oracle (experiments/ablation_oracle_*.cfg),
 #      3 seeds per step, and a small-batch control at equal wall-clock
 #      (scripts/ablation_report.py; ~55 min)
@@ -58,11 +61,14 @@ if [ $QUICK = 1 ]; then
   SIZE=(--num_steps=4 --eval_every=2 --checkpoint_every=2 --log_every=2
         --num_eval_samples=32 --batch_size=16 --oracle_num_train=64
         --oracle_num_valid=64 --oracle_vocab_size=50)
-  POINTS=2; SEEDS_A=0; SEEDS=0; TEMPS=0.8,1.0; NUM=64
+  POINTS=2; SEEDS_A=0; SEEDS=0; TEMPS=0.8,1.0; NUM=64; RSEEDS=0,1
 else
   SIZE=()
   POINTS=16; SEEDS_A=0,1; SEEDS=0,1,2; TEMPS=0.7,0.8,0.9,1.0,1.1,1.2; NUM=2000
+  RSEEDS=${REAL_SEEDS:-0,1}  # COCO and EMNLP2017: every model on these seeds
 fi
+# The workdirs of one stage's seeds, comma-separated (for seeds_report.py).
+seed_dirs() { ls -d "$1"/*_s[0-9]* | paste -sd, -; }
 A_SIZE=(--num_steps=500 --eval_every=100 --checkpoint_every=250)
 [ $QUICK = 1 ] && A_SIZE=()
 
@@ -108,14 +114,15 @@ if want 5; then
              --trainable_embedding_size=8 --selection_metric=valid_nll)
       EVAL=(--eval_num_samples=64 --lm_steps=5); CMETRICS=bleu,self_bleu,length,novelty,lm,rlm
       RMETRICS=bleu,self_bleu,length,novelty; SMETRICS=bleu,self_bleu; CTEMPS=0.8,1.0
+      SEEDMETRICS=bleu,self_bleu,ppl,length,novelty
     else
       # LM / reverse-LM: 500 steps of the 256-unit LSTM (~5 min each on 2 cores).
       CSIZE=(); EVAL=(--lm_steps=500); CMETRICS=bleu,self_bleu,fed,lm,rlm,ppl,length,novelty,neighbours
       RMETRICS=bleu,self_bleu,fed,length,novelty; SMETRICS=bleu,self_bleu,fed
-      CTEMPS=0.7,0.8,0.9,1.0,1.1,1.2
+      CTEMPS=0.7,0.8,0.9,1.0,1.1,1.2; SEEDMETRICS=bleu,self_bleu,fed,ppl,length,novelty
     fi
     for name in coco_scratchgan coco_mle; do
-      $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=valid_nll --title="experiments/$name.cfg" \
+      $PY scripts/sweep.py --out="$OUT/$name" --seeds=$RSEEDS --metric=valid_nll --title="experiments/$name.cfg" \
         -- --flagfile=experiments/$name.cfg "${COCO[@]}" "${CSIZE[@]}"
     done
     GAN=$(ls -d "$OUT"/coco_scratchgan/*_s0); MLE=$(ls -d "$OUT"/coco_mle/*_s0)
@@ -130,6 +137,13 @@ if want 5; then
       --compare_workdir="$MLE" --temperatures=$CTEMPS --metrics=$SMETRICS "${EVAL[@]}" > /dev/null
     $PY scripts/coco_report.py --out="$OUT/coco" --gan="$GAN" --mle="$MLE" \
       --real="$OUT/coco_real_text" > /dev/null
+    # The other seeds at T = 1 (no LM scores: 5 minutes each), then the spread.
+    for wd in "$OUT"/coco_scratchgan/*_s[1-9]* "$OUT"/coco_mle/*_s[1-9]*; do
+      [ -d "$wd" ] && { [ -f "$wd/eval/metrics.json" ] || $PY launch.py --mode=evaluate \
+        --workdir="$wd" --metrics=$SEEDMETRICS "${EVAL[@]}" > /dev/null; }
+    done
+    $PY scripts/seeds_report.py --out="$OUT/coco/seeds.md" --title="COCO captions at T = 1, seeds $RSEEDS" \
+      ScratchGAN="$(seed_dirs "$OUT/coco_scratchgan")" MLE="$(seed_dirs "$OUT/coco_mle")" > /dev/null
   fi
 fi
 
@@ -151,11 +165,11 @@ if want 6; then
       ETEMPS=0.7,0.8,0.9,1.0,1.1,1.2,1.3; ECURVE=fed,sample_length,disc_prob_fake; EMETRIC=fed
     fi
     for name in emnlp2017_small_scratchgan emnlp2017_small_mle; do
-      $PY scripts/sweep.py --out="$OUT/$name" --seeds=0 --metric=$EMETRIC --title="experiments/$name.cfg" \
+      $PY scripts/sweep.py --out="$OUT/$name" --seeds=$RSEEDS --metric=$EMETRIC --title="experiments/$name.cfg" \
         -- --flagfile=experiments/$name.cfg "${EM[@]}" "${ESIZE[@]}"
     done
     GAN=$(ls -d "$OUT"/emnlp2017_small_scratchgan/*_s0); MLE=$(ls -d "$OUT"/emnlp2017_small_mle/*_s0)
-    for wd in "$GAN" "$MLE"; do
+    for wd in "$OUT"/emnlp2017_small_scratchgan/*_s[0-9]* "$OUT"/emnlp2017_small_mle/*_s[0-9]*; do
       [ -f "$wd/eval/metrics.json" ] || $PY launch.py --mode=evaluate --workdir="$wd" \
         --metrics=$EMETRICS "${EEVAL[@]}" > /dev/null
     done
@@ -170,6 +184,10 @@ if want 6; then
     [ -f "$GAN/eval/sweep.csv" ] || $PY launch.py --mode=evaluate --workdir="$GAN" \
       --compare_workdir="$MLE" --temperatures=$ETEMPS --metrics=$ESWEEP "${EEVAL[@]}" > /dev/null
     $PY scripts/emnlp_report.py --out="$OUT/emnlp2017" --gan="$GAN" --mle="$MLE" --real="$REAL" > /dev/null
+    $PY scripts/seeds_report.py --out="$OUT/emnlp2017/seeds.md" \
+      --title="EMNLP2017 subset at T = 1, seeds $RSEEDS" \
+      ScratchGAN="$(seed_dirs "$OUT/emnlp2017_small_scratchgan")" \
+      MLE="$(seed_dirs "$OUT/emnlp2017_small_mle")" > /dev/null
     $PY scripts/plot_runs.py --out="$OUT/emnlp2017/training_curves.png" --metrics=$ECURVE \
       --title="EMNLP2017 subset: during training (1,000 samples per evaluation)" \
       ScratchGAN="$GAN" MLE="$MLE" > /dev/null

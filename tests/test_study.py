@@ -118,6 +118,10 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
     assert row in report, report
   assert os.path.exists(os.path.join(out, 'emnlp2017', 'training_curves.png'))
   assert '| T | ScratchGAN | MLE |' in report, report
+  for data in ('coco', 'emnlp2017'):  # both models on seeds 0 and 1, spread at T = 1
+    seeds = open(os.path.join(out, data, 'seeds.md')).read()
+    assert '| **ScratchGAN** | 2 |' in seeds and '| **MLE** | 2 |' in seeds, seeds
+    assert seeds.count('_s1`') == 2, seeds
   ablation = open(os.path.join(out, 'ablation_oracle', 'ablation.md')).read()
   for step in ('0_seqgan_step', '1_large_batch', '2_disc_reg', '3_baseline'):
     assert f'| {step} | 1 |' in ablation, ablation
@@ -151,3 +155,34 @@ def test_reproduce_rejects_bad_options(tmp_path, arg, pattern):
                       str(tmp_path / 'out')], capture_output=True, text=True, timeout=60)
   assert p.returncode == 2 and pattern in p.stderr, p.stderr
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_seeds_report_spreads_each_model_over_its_seeds(tmp_path):
+  """scripts/seeds_report.py: mean ± sample std per model; a missing metric is '–'."""
+  def metrics(name, fed, bleu5, with_fed=True):
+    m = {'bleu': {'bleu2': 0.5, 'bleu3': 0.3, 'bleu4': 0.2, 'bleu5': bleu5},
+         'self_bleu': {'self_bleu2': 0.8, 'self_bleu5': 0.2}, 'valid_nll': 6.0,
+         'length': {'samples_mean': 10.0}, 'novelty': {'mean_longest_match': 3.0}}
+    if with_fed:
+      m['fed[use]'] = {'value': fed}
+    wd = tmp_path / name / 'eval'
+    wd.mkdir(parents=True)
+    (wd / 'metrics.json').write_text(json.dumps(m))
+    return str(tmp_path / name)
+
+  gan = [metrics('g0', 0.40, 0.08), metrics('g1', 0.38, 0.10), metrics('g2', 0.0, 0.12, False)]
+  mle = [metrics('m0', 0.33, 0.15)]
+  out = tmp_path / 'seeds.md'
+  subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'seeds_report.py'),
+                  f'--out={out}', 'GAN=' + ','.join(gan), 'MLE=' + mle[0]],
+                 check=True, capture_output=True)
+  rows = {line.split(' | ')[0]: line.split(' | ') for line in out.read_text().splitlines()
+          if line.startswith('| ')}
+  assert rows['| **GAN**'][1:4] == ['3', '0.390 ± 0.014', '0.500 ± 0.000']  # FED of 2 seeds
+  assert rows['| **GAN**'][6] == '0.100 ± 0.020'  # BLEU-5: std with n - 1
+  assert rows['| **MLE**'][1:3] == ['1', '0.330']
+  assert rows['| GAN: `g2`'][2] == '–'
+  bad = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'seeds_report.py'),
+                        f'--out={out}', 'GAN=' + str(tmp_path / 'nowhere')],
+                       capture_output=True, text=True)
+  assert bad.returncode != 0 and 'nowhere' in bad.stderr
