@@ -36,9 +36,14 @@ def load(workdir):
     return json.load(f)
 
 
+def fed_value(m):
+  """The FED[encoder] value of an evaluation's metrics.json, or None."""
+  return next((v['value'] for k, v in m.items() if k.startswith('fed[')), None)
+
+
 def row(name, m):
   b, s = m.get('bleu', {}), m.get('self_bleu', {})
-  fed = next((v['value'] for k, v in m.items() if k.startswith('fed[')), None)
+  fed = fed_value(m)
   length = m.get('length', {})
   nov = m.get('novelty', {})
   cells = [name, m.get('num_samples')]

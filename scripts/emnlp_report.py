@@ -16,7 +16,7 @@ full 270k-sentence training set for 200k steps.
 """
 import os
 
-from coco_report import fmt, load_sweep, parse_runs, pyplot, table, write_report
+from coco_report import fed_value, fmt, load_sweep, parse_runs, pyplot, table, write_report
 
 # Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
 PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
@@ -60,8 +60,7 @@ def main():
     for run in runs:
       pts = [(t, fed_of(run, t)) for t in temps if fed_of(run, t) is not None]
       axes[0].plot(*zip(*pts), 'o-', label=run)
-    real_fed = next((v['value'] for k, v in evals['training text'].items()
-                     if k.startswith('fed[')), None)
+    real_fed = fed_value(evals['training text'])
     if real_fed is not None:
       axes[0].axhline(real_fed, color='k', ls=':', label='training text')
     axes[0].set_title('ours: 12.5k sentences, CPU scale', fontsize=9)

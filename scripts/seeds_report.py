@@ -19,10 +19,10 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from coco_report import fed_value  # noqa: E402
 from scratchgan_jax.sweep import sample_std  # noqa: E402
 
-COLUMNS = [('FED', lambda m: next((v['value'] for k, v in m.items() if k.startswith('fed[')),
-                                  None))]
+COLUMNS = [('FED', fed_value)]
 COLUMNS += [(f'BLEU-{n}', lambda m, n=n: m.get('bleu', {}).get(f'bleu{n}')) for n in (2, 3, 4, 5)]
 COLUMNS += [(f'SBLEU-{n}', lambda m, n=n: m.get('self_bleu', {}).get(f'self_bleu{n}'))
             for n in (2, 5)]
@@ -64,12 +64,12 @@ def report(groups: dict, title: str) -> list[str]:
   head = ['model', 'seeds'] + [name for name, _ in COLUMNS]
   md = [f'# {title}', '', 'Mean ± std over seeds (n - 1), then each seed.', '',
         '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-  for name, files in groups.items():
-    evals = [load(f) for f in files]
-    md.append(f'| **{name}** | {len(evals)} | ' + ' | '.join(summary_cells(evals)) + ' |')
-  for name, files in groups.items():
-    for f in files:
-      m = load(f)
+  evals = {name: [(f, load(f)) for f in files] for name, files in groups.items()}
+  for name, runs in evals.items():
+    md.append(f'| **{name}** | {len(runs)} | '
+              + ' | '.join(summary_cells([m for _, m in runs])) + ' |')
+  for name, runs in evals.items():
+    for f, m in runs:
       md.append(f'| {name}: `{os.path.basename(os.path.normpath(f))}` | 1 | '
                 + ' | '.join(_num(get(m)) for _, get in COLUMNS) + ' |')
   return md
