@@ -213,13 +213,11 @@ def _apply(opt, opt_state, params, grads, l2_weight: float, train_pretrained: bo
   return optax.apply_updates(params, updates), opt_state, l2
 
 
-def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
-                 real, key):
+def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, key):
   cfg = setup.cfg
   C = setup.grad_chunks
-  k_sample, k_real, k_fake = jax.random.split(key, 3)
+  _, k_real, k_fake = jax.random.split(key, 3)  # [0]: the key `fake` was drawn with
   B, T = real.shape
-  fake, _ = setup.gen.sample(gen_params, k_sample, B)
 
   def chunk_loss(dp, chunk, keys):
     real_c, fake_c = chunk
@@ -244,7 +242,7 @@ def _disc_update(setup: Setup, mesh, gen_params, disc_params, disc_opt_state,
       'disc_prob_real': aux[1] / jnp.maximum(aux[2], 1),
       'disc_prob_fake': aux[3] / jnp.maximum(aux[4], 1),
   }
-  return disc_params, disc_opt_state, metrics, fake
+  return disc_params, disc_opt_state, metrics
 
 
 def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
@@ -306,16 +304,27 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
   gp, dp = state.gen_params, state.disc_params
   g_opt, d_opt, baseline = state.gen_opt_state, state.disc_opt_state, state.baseline
   real = batch.sequence
-  metrics, fake = {}, None
+  B, T = real.shape
+  d_keys = [jax.random.fold_in(key, i) for i in range(cfg.num_disc_updates)]
+  g_keys = [jax.random.fold_in(key, 1000 + i) for i in range(cfg.num_gen_updates)]
+  # Every batch drawn before the generator's first update (one per
+  # discriminator update, and the first generator update's fresh one) comes
+  # from the same parameters: one sampling pass draws them all, with fewer,
+  # larger matmuls in its sequential loop. Each batch is the one its own key
+  # alone would draw (`GeneratorFns.sample`).
+  draw = d_keys + ([] if cfg.reuse_samples else g_keys[:1])
+  drawn, _ = setup.gen.sample(gp, jnp.stack([jax.random.split(k, 3)[0] for k in draw]), B)
+  drawn = drawn.reshape(len(draw), B, T)
+  metrics = {}
   for i in range(cfg.num_disc_updates):
-    dp, d_opt, metrics_d, fake = _disc_update(
-        setup, mesh, gp, dp, d_opt, real, jax.random.fold_in(key, i))
+    dp, d_opt, metrics_d = _disc_update(setup, mesh, dp, d_opt, real, drawn[i], d_keys[i])
     metrics.update(metrics_d)
   for i in range(cfg.num_gen_updates):
-    reuse = fake if (cfg.reuse_samples and i == 0) else None
+    fake = None  # later generator updates draw from the updated generator
+    if i == 0:
+      fake = drawn[cfg.num_disc_updates - 1] if cfg.reuse_samples else drawn[-1]
     gp, g_opt, baseline, metrics_g = _gen_update(
-        setup, mesh, gp, g_opt, dp, baseline, jax.random.fold_in(key, 1000 + i),
-        fake=reuse, batch_size=real.shape[0])
+        setup, mesh, gp, g_opt, dp, baseline, g_keys[i], fake=fake, batch_size=B)
     metrics.update(metrics_g)
   new_state = TrainState(state.step + 1, state.rng, gp, dp, g_opt, d_opt, baseline)
   metrics['params_finite'] = params_finite((gp, dp))
@@ -377,8 +386,8 @@ def compile_update(setup: Setup, mesh, donate: bool = True):
 # sampled batch: B x T x V logits, their softmax and gradients, plus the LSTM
 # activations kept for the backward pass. Chunking the batch (each device
 # loops over its chunks, gradients accumulated in a fixed order) bounds that
-# by the microbatch; sampling stays one pass over the device's batch, whose
-# memory is [B, V] per time step.
+# by the microbatch; sampling stays one pass over the device's batches (the
+# discriminator's and the generator's), whose memory is [2B, V] per time step.
 
 
 def step_memory_bytes(cfg: Config, vocab_size: int, microbatch: int,
@@ -397,7 +406,10 @@ def step_memory_bytes(cfg: Config, vocab_size: int, microbatch: int,
   Hg, Lg, Hd = cfg.gen_feature_size, cfg.num_layers_gen, cfg.disc_feature_size
   Ld = cfg.num_layers_disc
   per_example = 4 * T * (4 * V + 16 * Lg * Hg + 16 * Ld * Hd + 4 * E)
-  sampling = 4 * device_batch * (3 * V + 4 * Lg * Hg + 2 * T)
+  # One sampling pass draws every batch of the step that precedes the
+  # generator's first update (`gan_update`): [draws * B, V] per time step.
+  draws = cfg.num_disc_updates + (0 if cfg.reuse_samples else 1)
+  sampling = 4 * draws * device_batch * (3 * V + 4 * Lg * Hg + 2 * T)
   params = 4 * (V * E * 2 + 8 * Lg * Hg * Hg + 8 * Ld * Hd * Hd
                 + 2 * Lg * Hg * E + V)
   fixed = 6 * params + sampling  # params, grads, 2 Adam moments, copies
@@ -433,6 +445,7 @@ def choose_grad_chunks(cfg: Config, vocab_size: int, num_devices: int,
   """
   B = cfg.batch_size
   per_device = B // num_devices
+  draws = cfg.num_disc_updates + (0 if cfg.reuse_samples else 1)
   need = lambda mb: step_memory_bytes(cfg, vocab_size, mb, per_device, platform,
                                      embedding_dim)
   for k in range(1, per_device + 1):
@@ -443,7 +456,7 @@ def choose_grad_chunks(cfg: Config, vocab_size: int, num_devices: int,
       f'--batch_size={B} does not fit in the memory budget of '
       f'{budget_bytes / 2**30:.1f} GiB per device even one example at a time '
       f'(estimated {gb:.1f} GiB; the sampling pass alone is '
-      f'{4 * per_device * 3 * vocab_size / 2**30:.1f} GiB): raise '
+      f'{4 * draws * per_device * 3 * vocab_size / 2**30:.1f} GiB): raise '
       '--memory_budget_gb, use more devices, or lower --batch_size')
 
 

@@ -36,9 +36,12 @@ def test_chunk_counts_give_the_same_parameters(tiny_corpus, objective):
   auto_cfg = base.replace(grad_chunks=0, memory_budget_gb=budget / 2**30)
   assert train.resolve_chunks(experiment.prepare(auto_cfg).setup, run.mesh).grad_chunks == 16
   auto = _run_steps(auto_cfg)
+  # Chunks change the order of float sums; three Adam steps amplify that to
+  # ~1e-4 relative on some CPUs (8e-5 measured on an AMD EPYC), while a chunk
+  # counted twice or dropped moves parameters by ~the learning rate.
   for a, b, c in zip(one, eight, auto):
-    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
-    np.testing.assert_allclose(a, c, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(a, b, rtol=3e-4, atol=2e-5)
+    np.testing.assert_allclose(a, c, rtol=3e-4, atol=2e-5)
   assert any(not np.array_equal(x, y) for x, y in zip(one, _run_steps(base.replace(
       grad_chunks=1, seed=1))))  # the comparison can fail: another seed differs
 

@@ -191,3 +191,90 @@ def test_sampler_matches_log_prob_over_whole_sequences_with_eos():
   f = np.array([counts[s] for s in support]) / N
   tol = 4.5 * np.sqrt(p * (1 - p) / N) + 1e-3
   assert (np.abs(f - p) <= tol).all(), np.abs(f - p) / tol
+
+
+def _slow_inverse_cdf(logits, u):
+  """float64 reference: first index whose cumulative probability exceeds u."""
+  p = np.exp(logits.astype(np.float64) - logits.max(-1, keepdims=True))
+  cdf = np.cumsum(p, -1)
+  cdf /= cdf[:, -1:]
+  return np.array([np.searchsorted(c, x, side='right') for c, x in zip(cdf, u)]), cdf
+
+
+@pytest.mark.parametrize('V,block', [(5000, 64), (37, 8), (5, 64), (128, 64), (1, 4)])
+def test_blocked_draw_is_the_inverse_cdf(V, block):
+  """Same token as a float64 cumsum over the whole vocabulary, except where u
+  lies within rounding distance of a boundary."""
+  rng = np.random.default_rng(V)
+  B = 3000
+  logits = (rng.normal(size=(B, V)) * rng.uniform(0.1, 6, size=(B, 1))).astype(np.float32)
+  u = rng.uniform(size=B).astype(np.float32)
+  u[:3] = [0.0, np.nextafter(np.float32(1), np.float32(0)), 0.5]
+  got = np.asarray(models.inverse_cdf_draw(jnp.asarray(logits), jnp.asarray(u), block))
+  want, cdf = _slow_inverse_cdf(logits, u.astype(np.float64))
+  want = np.minimum(want, V - 1)
+  assert got.dtype == np.int32 and ((got >= 0) & (got < V)).all()
+  # Distance from u to the nearest boundary of the reference CDF.
+  gap = np.min(np.abs(cdf - u[:, None].astype(np.float64)), axis=1)
+  clear = gap > 1e-5
+  assert clear.mean() > 0.9
+  np.testing.assert_array_equal(got[clear], want[clear])
+  # Where they differ, the draw is an immediate neighbour of the boundary.
+  assert (np.abs(got - want) <= 1).all()
+
+
+def test_blocked_draw_never_picks_a_zero_probability_token():
+  """-inf logits (whole blocks of them, the first and the last tokens, the
+  padding of the last block) are never drawn, also at u = 0, u -> 1 and u = 1."""
+  V, block, B = 300, 16, 400
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(B, V)).astype(np.float32)
+  allowed = rng.uniform(size=(B, V)) < 0.05
+  allowed[:, :block] = False          # first block empty
+  allowed[:, -40:] = False            # the last blocks (and the padding) empty
+  allowed[np.arange(B), rng.integers(block, V - 40, size=B)] = True
+  logits = np.where(allowed, logits, -np.inf).astype(np.float32)
+  # u = 1 is outside [0, 1): it reaches past the last cumulative mass.
+  for u in (np.zeros(B), np.full(B, np.nextafter(np.float32(1), np.float32(0))),
+            np.ones(B), rng.uniform(size=B)):
+    got = np.asarray(models.inverse_cdf_draw(jnp.asarray(logits),
+                                             jnp.asarray(u, jnp.float32), block))
+    assert allowed[np.arange(B), got].all()
+  # u = 0 gives the first allowed token, u -> 1 the last.
+  first = np.asarray(models.inverse_cdf_draw(jnp.asarray(logits), jnp.zeros(B), block))
+  np.testing.assert_array_equal(first, np.argmax(allowed, 1))
+
+
+def test_take_token_has_the_values_and_gradient_bits_of_take_along_axis():
+  rng = np.random.default_rng(1)
+  lp = jnp.asarray(rng.normal(size=(4, 7, 33)), jnp.float32)
+  tok = jnp.asarray(rng.integers(0, 33, size=(4, 7)), jnp.int32)
+  w = jnp.asarray(rng.normal(size=(4, 7)), jnp.float32)
+
+  def slow(lp):
+    return jnp.take_along_axis(lp, tok[..., None], -1)[..., 0]
+
+  def loss(pick, lp):  # through log_softmax, as in the generator's rescoring
+    return (pick(jax.nn.log_softmax(lp * 1.7, -1)) * w).sum()
+
+  np.testing.assert_array_equal(np.asarray(models.take_token(lp, tok)), np.asarray(slow(lp)))
+  g_fast = jax.jit(jax.grad(lambda x: loss(lambda y: models.take_token(y, tok), x)))(lp)
+  g_slow = jax.jit(jax.grad(lambda x: loss(slow, x)))(lp)
+  np.testing.assert_array_equal(np.asarray(g_fast), np.asarray(g_slow))
+
+
+def test_one_pass_over_stacked_keys_draws_what_each_key_draws_alone():
+  """gan_update draws the discriminator's and the generator's batches in one
+  pass; each key's rows must be that key's own draw, in order."""
+  gen = _gen(2)
+  params = gen.init(jax.random.key(0))
+  keys = jax.random.split(jax.random.key(5), 3)
+  both, length = gen.sample(params, keys, 16)
+  assert both.shape == (48, 9) and length.shape == (48,)
+  for i in range(3):
+    alone, _ = gen.sample(params, keys[i], 16)
+    np.testing.assert_array_equal(np.asarray(both[16 * i:16 * (i + 1)]), np.asarray(alone))
+  assert not np.array_equal(np.asarray(both[:16]), np.asarray(both[16:32]))
+  # A raw uint32 key (jax.random.PRNGKey) is the same key.
+  raw, _ = gen.sample(params, jax.random.key_data(keys[0]), 16)
+  np.testing.assert_array_equal(np.asarray(raw), np.asarray(both[:16]))
