@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import host  # noqa: E402  (benchmarks/host.py)
 from scratchgan_jax import data, parallel, train  # noqa: E402
 from scratchgan_jax.config import Config  # noqa: E402
 
@@ -201,7 +202,7 @@ def main():
     r.update(benchmark='step_breakdown', preset=name, compute_dtype=a.compute_dtype,
              xla_cpu_scheduler=a.xla_cpu_scheduler,
              device_kind=jax.devices()[0].device_kind, jax=jax.__version__,
-             cpus=os.cpu_count(), command=' '.join(sys.argv))
+             cpus=os.cpu_count(), command=' '.join(sys.argv), **host.describe())
     print(json.dumps(r))
     return
   mesh = parallel.make_mesh()
@@ -236,7 +237,7 @@ def main():
     r.update(benchmark='step_time', preset=name, devices=mesh.size,
              device_kind=jax.devices()[0].device_kind, platform=jax.default_backend(),
              jax=jax.__version__, cpus=os.cpu_count(), machine=platform.machine(),
-             command=' '.join(sys.argv))
+             command=' '.join(sys.argv), **host.describe())
     print(json.dumps(r), flush=True)
 
 

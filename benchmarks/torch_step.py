@@ -24,6 +24,8 @@ import time
 import torch
 from torch import nn
 
+import host  # benchmarks/host.py
+
 V, T, B, H, M, POS = 5000, 52, 64, 256, 64, 8
 
 
@@ -150,7 +152,8 @@ def main():
   print(json.dumps({'benchmark': 'torch_step', 'preset': 'cpu-bench', 'batch_size': B,
                     'steps_per_s': 1 / dt, 'step_ms': dt * 1e3, 'threads': a.threads,
                     'torch': torch.__version__, 'cpus': os.cpu_count(),
-                    'machine': platform.machine(), 'command': ' '.join(sys.argv)}))
+                    'machine': platform.machine(), 'command': ' '.join(sys.argv),
+                    **host.describe()}))
 
 
 if __name__ == '__main__':
