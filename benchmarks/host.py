@@ -20,7 +20,9 @@ def describe() -> dict:
   try:
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root,
                             capture_output=True, text=True, check=True).stdout.strip()
-    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+    # The results files a suite appends to do not make the code dirty.
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--',
+                            '.', ':(exclude)benchmarks/results'],
                            cwd=root, capture_output=True, text=True).stdout.strip()
     commit += '-dirty' if dirty else ''
   except (OSError, subprocess.CalledProcessError):
