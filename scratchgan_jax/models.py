@@ -256,8 +256,8 @@ def inverse_cdf_draw(logits: jax.Array, u: jax.Array, block: int = 64) -> jax.Ar
   masses, and only that block's `block` probabilities are accumulated. On 2
   CPU cores at V = 5,000 and 64 rows this takes 0.6 ms against 3-4 ms for a
   softmax and a cumsum over all V (XLA rewrites the cumsum into a tree of
-  windowed sums); the sampling pass of the cpu-bench step went from ~235 to
-  ~130 ms (BENCHMARKS.md).
+  windowed sums); one sampling pass of the cpu-bench step went from 254 to
+  141-172 ms (`step_time.py --breakdown`, BENCHMARKS.md).
 
   Zero-probability tokens are never drawn, also at u = 0 and where rounding
   puts u * total at or past the last cumulative mass (clamped to the last

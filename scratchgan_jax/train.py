@@ -312,7 +312,7 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
   # from the same parameters: one sampling pass draws them all, with fewer,
   # larger matmuls in its sequential loop. Each batch is the one its own key
   # alone would draw (`GeneratorFns.sample`).
-  draw = d_keys + ([] if cfg.reuse_samples else g_keys[:1])
+  draw = (d_keys + g_keys[:1])[:sampled_batches(cfg)]
   drawn, _ = setup.gen.sample(gp, jnp.stack([jax.random.split(k, 3)[0] for k in draw]), B)
   drawn = drawn.reshape(len(draw), B, T)
   metrics = {}
@@ -390,6 +390,13 @@ def compile_update(setup: Setup, mesh, donate: bool = True):
 # discriminator's and the generator's), whose memory is [2B, V] per time step.
 
 
+def sampled_batches(cfg: Config) -> int:
+  """Batches `gan_update` draws in its one sampling pass: one per
+  discriminator update, plus the first generator update's own unless it
+  reuses the last discriminator batch."""
+  return cfg.num_disc_updates + (0 if cfg.reuse_samples else 1)
+
+
 def step_memory_bytes(cfg: Config, vocab_size: int, microbatch: int,
                       device_batch: int, platform: str = 'gpu',
                       embedding_dim: int | None = None) -> int:
@@ -408,8 +415,7 @@ def step_memory_bytes(cfg: Config, vocab_size: int, microbatch: int,
   per_example = 4 * T * (4 * V + 16 * Lg * Hg + 16 * Ld * Hd + 4 * E)
   # One sampling pass draws every batch of the step that precedes the
   # generator's first update (`gan_update`): [draws * B, V] per time step.
-  draws = cfg.num_disc_updates + (0 if cfg.reuse_samples else 1)
-  sampling = 4 * draws * device_batch * (3 * V + 4 * Lg * Hg + 2 * T)
+  sampling = 4 * sampled_batches(cfg) * device_batch * (3 * V + 4 * Lg * Hg + 2 * T)
   params = 4 * (V * E * 2 + 8 * Lg * Hg * Hg + 8 * Ld * Hd * Hd
                 + 2 * Lg * Hg * E + V)
   fixed = 6 * params + sampling  # params, grads, 2 Adam moments, copies
@@ -445,7 +451,6 @@ def choose_grad_chunks(cfg: Config, vocab_size: int, num_devices: int,
   """
   B = cfg.batch_size
   per_device = B // num_devices
-  draws = cfg.num_disc_updates + (0 if cfg.reuse_samples else 1)
   need = lambda mb: step_memory_bytes(cfg, vocab_size, mb, per_device, platform,
                                      embedding_dim)
   for k in range(1, per_device + 1):
@@ -456,7 +461,7 @@ def choose_grad_chunks(cfg: Config, vocab_size: int, num_devices: int,
       f'--batch_size={B} does not fit in the memory budget of '
       f'{budget_bytes / 2**30:.1f} GiB per device even one example at a time '
       f'(estimated {gb:.1f} GiB; the sampling pass alone is '
-      f'{4 * draws * per_device * 3 * vocab_size / 2**30:.1f} GiB): raise '
+      f'{4 * sampled_batches(cfg) * per_device * 3 * vocab_size / 2**30:.1f} GiB): raise '
       '--memory_budget_gb, use more devices, or lower --batch_size')
 
 
