@@ -120,6 +120,27 @@ class Config:
   reuse_samples: bool = _f(False, 'Speed option: the generator update reuses '
                            "the discriminator update's samples (paper: fresh).")
 
+  # --- Beyond the paper (all off by default: the paper's method) ----------
+  baseline_type: str = _f('scalar', 'REINFORCE baseline: `scalar` (the paper: '
+                          'one moving average of the mean return), `position` '
+                          '(a moving average per time step) or `loo` (leave-one-'
+                          'out: the mean return of the other samples at the same '
+                          'step; no moving average).', ('scalar', 'position', 'loo'))
+  normalize_advantages: bool = _f(False, 'Divide the advantages (return - '
+                                  'baseline) by their standard deviation over '
+                                  'the batch, so the generator signal keeps its '
+                                  'scale when the discriminator wins.')
+  gen_updates_per_batch: int = _f(1, 'Generator updates on each sampled batch '
+                                  '(1: the paper). Above 1, updates after the '
+                                  "first use PPO's clipped ratio (--ppo_clip) "
+                                  'against the policy that drew the batch.')
+  ppo_clip: float = _f(0.2, 'Clip range of the probability ratio when '
+                       '--gen_updates_per_batch > 1.')
+  disc_skip_below: float = _f(0.0, 'Skip the discriminator update of a step when '
+                              'its mean D(fake) on that batch is already below '
+                              'this (0: never; e.g. 0.1 keeps the discriminator '
+                              'from running away from the generator).')
+
   # --- Loop ----------------------------------------------------------------
   batch_size: int = _f(512, 'Global batch size (split over all devices).')
   num_steps: int = _f(200000, 'Training steps.')
@@ -219,7 +240,8 @@ class Config:
                 'num_layers_disc', 'max_length', 'max_vocab_size',
                 'oracle_vocab_size', 'oracle_embedding_size',
                 'oracle_hidden_size', 'oracle_length', 'oracle_num_train',
-                'oracle_num_valid', 'num_disc_updates', 'num_gen_updates']
+                'oracle_num_valid', 'num_disc_updates', 'num_gen_updates',
+                'gen_updates_per_batch']
     for name in positive:
       if getattr(self, name) <= 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
@@ -256,6 +278,18 @@ class Config:
     for name in ('l2_gen', 'l2_disc'):
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name} must be >= 0')
+    if not 0.0 < self.ppo_clip < 1.0:
+      raise ConfigError(f'--ppo_clip={self.ppo_clip}: must be in (0, 1)')
+    if not 0.0 <= self.disc_skip_below < 1.0:
+      raise ConfigError(f'--disc_skip_below={self.disc_skip_below}: must be in '
+                        '[0, 1) (0: never skip)')
+    if self.objective == 'mle' and (self.baseline_type != 'scalar' or
+                                    self.normalize_advantages or
+                                    self.gen_updates_per_batch > 1 or
+                                    self.disc_skip_below):
+      raise ConfigError('--baseline_type/--normalize_advantages/'
+                        '--gen_updates_per_batch/--disc_skip_below apply to '
+                        '--objective=gan only')
     sel = self.effective_selection_metric
     if sel == 'nll_oracle' and not self.is_oracle:
       raise ConfigError('--selection_metric=nll_oracle needs --dataset=oracle')

@@ -80,3 +80,92 @@ def reinforce_loss(log_probs: jax.Array, returns: jax.Array, baseline: jax.Array
 def mle_loss(log_probs: jax.Array, num_tokens: jax.Array) -> jax.Array:
   """Negative log-likelihood per valid token (teacher forcing)."""
   return -log_probs.sum() / jnp.maximum(num_tokens, 1)
+
+
+# ----------------------------------------------------------------------------
+# Beyond the paper: options of the generator's policy-gradient update, each
+# off by default. `batch_sum(x)` sums an array [B, ...] over its batch axis;
+# the update step passes one that adds per-chunk sums in a fixed order, so
+# these stay independent of the device count.
+
+
+def _sum_rows(x: jax.Array) -> jax.Array:
+  return x.sum(axis=0)
+
+
+def position_mean(returns: jax.Array, mask: jax.Array, batch_sum=_sum_rows):
+  """(sum over rows of mask * R, number of unmasked rows), both [T]."""
+  return batch_sum(returns * mask), batch_sum(mask)
+
+
+def update_position_baseline(baseline: jax.Array, returns: jax.Array,
+                             mask: jax.Array, decay: float,
+                             batch_sum=_sum_rows) -> jax.Array:
+  """A moving-average baseline per position, b_t <- decay b_t + (1 - decay)
+  mean_i R_it over the samples still running at t; b_t is kept where none is.
+
+  With dense rewards and a discount, the returns' mean depends strongly on
+  the position (a return near the end sums fewer rewards), so a scalar
+  baseline leaves a per-position bias in the advantage; a time-dependent
+  baseline is the standard remedy (Greensmith, Bartlett & Baxter, JMLR 2004;
+  Williams 1992 allows any baseline that does not depend on the action).
+  """
+  total, count = position_mean(returns, mask, batch_sum)
+  mean = total / jnp.maximum(count, 1.0)
+  new = decay * baseline + (1.0 - decay) * mean
+  return jnp.where(count > 0, new, baseline)
+
+
+def leave_one_out_baseline(returns: jax.Array, mask: jax.Array,
+                           batch_sum=_sum_rows) -> jax.Array:
+  """b_it = mean of R_jt over the other running samples j != i at position t
+  ([B, T]; 0 where no other sample runs). Unbiased because b_it does not
+  depend on sample i (Kool, van Hoof & Welling, "Buy 4 REINFORCE samples, get
+  a baseline for free!", ICLR 2019 workshop; Mnih & Rezende 2016)."""
+  total, count = position_mean(returns, mask, batch_sum)
+  others = count[None, :] - mask
+  return jnp.where(others > 0, (total[None, :] - mask * returns)
+                   / jnp.maximum(others, 1.0), 0.0)
+
+
+def normalize_advantages(advantages: jax.Array, mask: jax.Array,
+                         batch_sum=_sum_rows, eps: float = 1e-6) -> jax.Array:
+  """advantages / (std of the unmasked advantages + eps), not re-centred.
+
+  Keeps the policy-gradient scale fixed when the discriminator wins and every
+  reward shrinks towards -1 (the usual advantage normalisation of PPO
+  implementations, Schulman et al. 2017, without its centring so that the
+  baseline option stays the only thing that centres).
+  """
+  n = jnp.maximum(batch_sum(mask).sum(), 1.0)
+  mean = batch_sum(advantages * mask).sum() / n
+  var = batch_sum(jnp.square(advantages - mean) * mask).sum() / n
+  return advantages / (jnp.sqrt(var) + eps)
+
+
+def clipped_surrogate_loss(log_probs: jax.Array, old_log_probs: jax.Array,
+                           advantages: jax.Array, mask: jax.Array, clip: float,
+                           reduction: str = 'sum',
+                           batch_size: int | None = None):
+  """PPO's clipped objective per token (Schulman et al., "Proximal Policy
+  Optimization Algorithms", 2017), reduced like `reinforce_loss`:
+
+      -min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t),
+      rho_t = p(x_t) / p_old(x_t).
+
+  At rho = 1 its gradient equals REINFORCE's; it lets one sampled batch serve
+  several generator updates without moving far from the policy that drew it.
+  Returns (loss, number of unmasked tokens whose ratio is clipped).
+  """
+  B = log_probs.shape[0] if batch_size is None else batch_size
+  adv = jax.lax.stop_gradient(advantages)
+  ratio = jnp.exp(log_probs - jax.lax.stop_gradient(old_log_probs))
+  clipped = jnp.clip(ratio, 1.0 - clip, 1.0 + clip)
+  per_token = -jnp.minimum(ratio * adv, clipped * adv) * mask
+  total = per_token.sum()
+  n_clipped = ((jnp.abs(ratio - 1.0) > clip) * mask).sum()
+  if reduction == 'sum':
+    return total / B, n_clipped
+  if reduction == 'mean':
+    return total / (B * log_probs.shape[1]), n_clipped
+  raise ValueError(f'unknown reduction {reduction!r}')

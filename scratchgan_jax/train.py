@@ -45,7 +45,7 @@ class TrainState(NamedTuple):
   disc_params: Any
   gen_opt_state: Any
   disc_opt_state: Any
-  baseline: jax.Array  # float32 scalar: moving average of the returns
+  baseline: jax.Array  # float32 moving average of the returns: () or [T]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +127,12 @@ def init_state(setup: Setup, seed: int) -> TrainState:
       disc_params=disc_params,
       gen_opt_state=setup.gen_opt.init(gen_params),
       disc_opt_state=setup.disc_opt.init(disc_params),
-      baseline=jnp.zeros((), jnp.float32))
+      baseline=jnp.zeros(baseline_shape(setup.cfg), jnp.float32))
+
+
+def baseline_shape(cfg: Config) -> tuple[int, ...]:
+  """() for the paper's scalar baseline, (T,) for one per position."""
+  return (cfg.sequence_length,) if cfg.baseline_type == 'position' else ()
 
 
 # ----------------------------------------------------------------------------
@@ -234,15 +239,48 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
 
   grads, aux = chunked_grad(chunk_loss, disc_params, (_chunk(real, C), _chunk(fake, C)),
                             (k_real, k_fake), mesh)
-  disc_params, disc_opt_state, l2 = _apply(setup.disc_opt, disc_opt_state, disc_params,
-                                           grads, cfg.l2_disc, cfg.train_pretrained_embedding)
+  new_params, new_opt_state, l2 = _apply(setup.disc_opt, disc_opt_state, disc_params,
+                                         grads, cfg.l2_disc, cfg.train_pretrained_embedding)
+  prob_fake = aux[3] / jnp.maximum(aux[4], 1)  # before this update
   metrics = {
       'disc_loss': aux[0] + l2,
       'disc_ce': aux[0],
       'disc_prob_real': aux[1] / jnp.maximum(aux[2], 1),
-      'disc_prob_fake': aux[3] / jnp.maximum(aux[4], 1),
+      'disc_prob_fake': prob_fake,
   }
-  return disc_params, disc_opt_state, metrics
+  if cfg.disc_skip_below > 0:
+    # The discriminator already wins on this batch: leave it (and Adam's
+    # moments and step count) as they are, so the generator can catch up.
+    skip = prob_fake < cfg.disc_skip_below
+    keep = lambda old, new: jax.tree.map(lambda o, n: jnp.where(skip, o, n), old, new)
+    new_params = keep(disc_params, new_params)
+    new_opt_state = keep(disc_opt_state, new_opt_state)
+    metrics['disc_skipped'] = skip.astype(jnp.float32)
+  return new_params, new_opt_state, metrics
+
+
+def _batch_sum(C: int, mesh):
+  """sum over the batch axis of [B, ...] as per-chunk sums added in a fixed
+  order: the same bits on every device count that divides C."""
+  return lambda x: _sum_chunks(_chunk(x, C).sum(axis=1), mesh)
+
+
+def _advantages(setup: Setup, mesh, returns, mask, baseline, mean_return):
+  """(advantages [B, T], new baseline) for the configured baseline type."""
+  cfg = setup.cfg
+  batch_sum = _batch_sum(setup.grad_chunks, mesh)
+  if cfg.baseline_type == 'scalar':  # the paper
+    baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
+    adv = returns - baseline
+  elif cfg.baseline_type == 'position':
+    baseline = losses.update_position_baseline(baseline, returns, mask,
+                                               cfg.baseline_decay, batch_sum)
+    adv = returns - baseline[None, :]
+  else:  # 'loo'
+    adv = returns - losses.leave_one_out_baseline(returns, mask, batch_sum)
+  if cfg.normalize_advantages:
+    adv = losses.normalize_advantages(adv, mask, batch_sum)
+  return adv, baseline
 
 
 def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
@@ -259,34 +297,57 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
       lambda dp, c, k: setup.disc.apply(dp, k, c, True), disc_params,
       _chunk(fake, C), k_disc, mesh).reshape(B, T))
   lengths = models.first_pad_length(fake, setup.eos)
+  mask = models.sequence_mask(fake, setup.eos).astype(jnp.float32)
   rewards = losses.rewards_from_logits(disc_logits)
   if cfg.end_reward == 'absorb':
     rewards = losses.absorb_end(rewards, lengths)
   returns = losses.discounted_returns(rewards, cfg.gamma)
   mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
-  baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
+  adv, baseline = _advantages(setup, mesh, returns, mask, baseline, mean_return)
+  K = cfg.gen_updates_per_batch
 
-  def chunk_loss(gp, chunk, extras):
-    fake_c, returns_c = chunk
-    key, b = extras
+  if K > 1:  # the policy that drew the batch, for the clipped ratio
+    old_lp = jax.lax.stop_gradient(chunked_map(
+        lambda gp, c, k: setup.gen.log_prob(gp, c, k, True), gen_params,
+        _chunk(fake, C), k_gen, mesh).reshape(B, T))
+  else:
+    old_lp = jnp.zeros_like(adv)
+
+  def chunk_loss(gp, chunk, key):
+    fake_c, adv_c, old_c, mask_c = chunk
     lp = setup.gen.log_prob(gp, fake_c, key, True)
-    pg = losses.reinforce_loss(lp, returns_c, b, cfg.gen_loss_reduction, batch_size=B)
-    return pg, jnp.stack([pg, -lp.sum()])
+    if K == 1:  # the paper's REINFORCE loss
+      pg = losses.reinforce_loss(lp, adv_c, 0.0, cfg.gen_loss_reduction, batch_size=B)
+      n_clip = jnp.zeros(())
+    else:
+      pg, n_clip = losses.clipped_surrogate_loss(
+          lp, old_c, adv_c, mask_c, cfg.ppo_clip, cfg.gen_loss_reduction, batch_size=B)
+    return pg, jnp.stack([pg, -lp.sum(), n_clip])
 
-  grads, aux = chunked_grad(chunk_loss, gen_params, (_chunk(fake, C), _chunk(returns, C)),
-                            (k_gen, baseline), mesh)
-  gen_params, gen_opt_state, l2 = _apply(setup.gen_opt, gen_opt_state, gen_params, grads,
-                                         cfg.l2_gen, cfg.train_pretrained_embedding)
-  mask = models.sequence_mask(fake, setup.eos)
+  chunks = tuple(_chunk(x, C) for x in (fake, adv, old_lp, mask))
+  clip_frac = []
+  for k in range(K):
+    grads, aux = chunked_grad(chunk_loss, gen_params, chunks, k_gen, mesh)
+    gen_params, gen_opt_state, l2 = _apply(setup.gen_opt, gen_opt_state, gen_params,
+                                           grads, cfg.l2_gen, cfg.train_pretrained_embedding)
+    if k == 0:
+      first_aux = aux
+    else:
+      clip_frac.append(aux[2])
   n_tok = jnp.maximum(mask.sum(), 1)
   metrics = {
-      'gen_loss': aux[0] + l2,
+      'gen_loss': first_aux[0] + l2,
       'reward': (rewards * mask).sum() / n_tok,
       'return': mean_return,
-      'baseline': baseline,
-      'sample_nll': aux[1] / n_tok,
+      'baseline': baseline.mean(),
+      'sample_nll': first_aux[1] / n_tok,
       'sample_length': lengths.astype(jnp.float32).mean(),
   }
+  if cfg.baseline_type != 'scalar' or cfg.normalize_advantages:
+    metrics['advantage_std'] = jnp.sqrt(((adv - (adv * mask).sum() / n_tok) ** 2
+                                         * mask).sum() / n_tok)
+  if K > 1:  # share of tokens whose ratio was clipped, over the later updates
+    metrics['ppo_clip_frac'] = sum(clip_frac) / (len(clip_frac) * n_tok)
   return gen_params, gen_opt_state, baseline, metrics
 
 

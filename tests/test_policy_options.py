@@ -1,0 +1,155 @@
+"""The beyond-the-paper options of the generator update (all off by default):
+their math against slow obvious loops, and their effect inside the update."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from scratchgan_jax import data, experiment, losses, parallel, train
+
+
+def _returns_and_mask(seed=0, B=5, T=7):
+  rng = np.random.default_rng(seed)
+  returns = rng.normal(size=(B, T)).astype(np.float32)
+  lengths = np.array([7, 3, 1, 5, 3])[:B]
+  mask = (np.arange(T)[None, :] < lengths[:, None]).astype(np.float32)
+  return returns, mask
+
+
+def test_position_baseline_is_a_moving_average_of_each_steps_running_mean():
+  returns, mask = _returns_and_mask()
+  B, T = returns.shape
+  old = np.linspace(-1, 1, T).astype(np.float32)
+  got = np.asarray(losses.update_position_baseline(jnp.asarray(old), returns, mask, 0.3))
+  for t in range(T):
+    alive = [returns[i, t] for i in range(B) if mask[i, t]]
+    want = 0.3 * old[t] + 0.7 * np.mean(alive) if alive else old[t]
+    np.testing.assert_allclose(got[t], want, rtol=1e-5, atol=1e-6)
+  mask[:, -1] = 0  # no sample runs at the last step: its baseline is kept
+  got = np.asarray(losses.update_position_baseline(jnp.asarray(old), returns, mask, 0.3))
+  assert got[-1] == old[-1]
+
+
+def test_leave_one_out_baseline_is_the_mean_of_the_other_running_samples():
+  returns, mask = _returns_and_mask(1)
+  B, T = returns.shape
+  got = np.asarray(losses.leave_one_out_baseline(returns, mask))
+  for i in range(B):
+    for t in range(T):
+      others = [returns[j, t] for j in range(B) if j != i and mask[j, t]]
+      if mask[i, t] and others:
+        np.testing.assert_allclose(got[i, t], np.mean(others), rtol=1e-5, atol=1e-6)
+      elif mask[i, t]:
+        assert got[i, t] == 0.0  # alone at this step: nothing to compare with
+  # Its value for a sample does not depend on that sample's own return.
+  bumped = returns.copy()
+  bumped[0, 0] += 10.0
+  np.testing.assert_allclose(np.asarray(losses.leave_one_out_baseline(bumped, mask))[0],
+                             got[0], rtol=1e-6)
+
+
+def test_normalized_advantages_have_unit_std_over_valid_tokens_and_keep_sign():
+  adv, mask = _returns_and_mask(2)
+  adv = 0.01 * adv + 0.003  # a discriminator that wins: tiny, shifted signal
+  got = np.asarray(losses.normalize_advantages(adv, mask))
+  valid = got[mask > 0]
+  np.testing.assert_allclose(valid.std(), 1.0, rtol=1e-4)
+  np.testing.assert_array_equal(np.sign(got), np.sign(adv))
+  np.testing.assert_allclose(got / adv, (got / adv)[0, 0], rtol=1e-4)  # one scale
+
+
+def test_clipped_surrogate_matches_a_token_loop_and_reinforce_at_ratio_one():
+  adv, mask = _returns_and_mask(3)
+  rng = np.random.default_rng(4)
+  old = -rng.uniform(0.5, 3.0, size=adv.shape).astype(np.float32) * mask
+  lp = old + rng.normal(scale=0.3, size=adv.shape).astype(np.float32) * mask
+  B, T = adv.shape
+  loss, n_clip = losses.clipped_surrogate_loss(lp, old, adv, mask, 0.2, 'sum')
+  want, want_clip = 0.0, 0
+  for i in range(B):
+    for t in range(T):
+      if not mask[i, t]:
+        continue
+      rho = np.exp(float(lp[i, t]) - float(old[i, t]))
+      want -= min(rho * adv[i, t], min(max(rho, 0.8), 1.2) * adv[i, t])
+      want_clip += abs(rho - 1) > 0.2
+  np.testing.assert_allclose(float(loss), want / B, rtol=1e-5)
+  assert int(n_clip) == want_clip > 0
+  # At the policy that drew the batch the gradient is REINFORCE's.
+  g_ppo = jax.grad(lambda x: losses.clipped_surrogate_loss(x, old, adv, mask, 0.2)[0])(
+      jnp.asarray(old))
+  g_pg = jax.grad(lambda x: losses.reinforce_loss(x, adv * mask, 0.0))(jnp.asarray(old))
+  np.testing.assert_allclose(np.asarray(g_ppo), np.asarray(g_pg), rtol=1e-6, atol=1e-7)
+  # Past the clip in the advantage's direction a token gives no gradient.
+  far = jnp.asarray(old + np.where(adv > 0, 0.5, -0.5) * mask)
+  g_far = jax.grad(lambda x: losses.clipped_surrogate_loss(x, old, adv, mask, 0.2)[0])(far)
+  assert not np.asarray(g_far).any()
+
+
+def _step(cfg, n=1):
+  run = experiment.prepare(cfg)
+  s0 = train.init_state(run.setup, cfg.seed)
+  state = parallel.replicate(s0, run.mesh)
+  update = train.compile_update(run.setup, run.mesh, donate=False)
+  for step in range(n):
+    b = data.get_batch(run.dataset.train, run.dataset.train_length, step=step,
+                       batch_size=cfg.batch_size, seed=0, shuffle=True)
+    state, metrics = update(state, parallel.shard_batch(b, run.mesh))
+  return parallel.to_host(s0), parallel.to_host(state), metrics
+
+
+def _changed(a, b):
+  return any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_disc_skip_freezes_the_discriminator_only_when_it_already_wins(tiny_corpus):
+  always = tiny_config(*tiny_corpus, disc_skip_below=0.99)
+  s0, s1, m = _step(always)
+  assert float(m['disc_skipped']) == 1.0
+  assert not _changed(s0.disc_params, s1.disc_params)
+  assert not _changed(s0.disc_opt_state, s1.disc_opt_state)
+  assert _changed(s0.gen_params, s1.gen_params)
+  never = tiny_config(*tiny_corpus, disc_skip_below=0.01)
+  s0, s1, m = _step(never)
+  assert float(m['disc_skipped']) == 0.0 and _changed(s0.disc_params, s1.disc_params)
+
+
+def test_one_update_per_batch_is_the_papers_step_and_more_updates_move_further(tiny_corpus):
+  base = tiny_config(*tiny_corpus)
+  s0, paper, _ = _step(base)
+  _, two, m = _step(base.replace(gen_updates_per_batch=2))
+  # The discriminator's update does not see the generator's extra updates.
+  for x, y in zip(jax.tree.leaves(paper.disc_params), jax.tree.leaves(two.disc_params)):
+    np.testing.assert_array_equal(x, y)
+  d1 = sum(float(np.abs(x - y).sum()) for x, y in
+           zip(jax.tree.leaves(s0.gen_params), jax.tree.leaves(paper.gen_params)))
+  d2 = sum(float(np.abs(x - y).sum()) for x, y in
+           zip(jax.tree.leaves(s0.gen_params), jax.tree.leaves(two.gen_params)))
+  assert d2 > 1.5 * d1
+  assert 0.0 <= float(m['ppo_clip_frac']) <= 1.0
+
+
+@pytest.mark.parametrize('options', [
+    dict(baseline_type='position'), dict(baseline_type='loo', normalize_advantages=True),
+    dict(gen_updates_per_batch=2)])
+def test_options_are_independent_of_the_chunk_count(tiny_corpus, options):
+  """The batch sums behind the new baselines and the normalisation go
+  through the fixed-order chunk sums: 1 and 4 chunks agree."""
+  base = tiny_config(*tiny_corpus, batch_size=8, **options)
+  _, one, m1 = _step(base.replace(grad_chunks=1), n=2)
+  _, four, m4 = _step(base.replace(grad_chunks=4), n=2)
+  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
+    np.testing.assert_allclose(a, b, rtol=3e-4, atol=2e-5)
+  if options.get('baseline_type') == 'position':
+    assert one.baseline.shape == (base.max_length,)
+
+
+def test_options_are_rejected_for_mle_and_out_of_range(tiny_corpus):
+  from scratchgan_jax.config import ConfigError
+  with pytest.raises(ConfigError, match='objective=gan only'):
+    tiny_config(*tiny_corpus, objective='mle', baseline_type='loo')
+  with pytest.raises(ConfigError, match='ppo_clip'):
+    tiny_config(*tiny_corpus, ppo_clip=1.5)
+  with pytest.raises(ConfigError, match='disc_skip_below'):
+    tiny_config(*tiny_corpus, disc_skip_below=-0.1)
