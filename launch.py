@@ -70,7 +70,9 @@ flags.DEFINE_integer('lm_steps', 2000, 'evaluate: training steps of the LSTM '
 
 def config_from_flags() -> Config:
   values = {f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(Config)}
-  return Config(**values).validate()
+  # Paths are stored absolute in the workdir's config.json: sampling and
+  # evaluating a run then work from any directory.
+  return Config(**values).with_absolute_paths().validate()
 
 
 def _default_workdir(argv_flagfiles: list[str]) -> str:
@@ -117,8 +119,13 @@ def main(argv):
   user_errors = (ConfigError, data_lib.DataError, ckpt_lib.CheckpointError,
                  parallel.ParallelError, train_lib.TrainingError,
                  encoders.EncoderUnavailable)
+  from scratchgan_jax import experiment
   try:
     _run(user_errors)
+  except experiment.Interrupted as e:
+    logging.flush()
+    sys.stderr.write(f'{e}\n')
+    sys.exit(e.exit_code)
   except user_errors as e:
     logging.flush()
     sys.stderr.write(f'error: {e}\n')

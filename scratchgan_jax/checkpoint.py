@@ -218,6 +218,17 @@ def read_meta(path: str) -> dict:
     raise CheckpointError(f'{path}: not a scratchgan-jax checkpoint ({e})') from None
 
 
+def stored_shapes(path: str, suffix: str) -> dict[str, tuple[int, ...]]:
+  """Shapes of the stored arrays whose names end with `suffix` (read lazily)."""
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      return {k: z[k].shape for k in z.files if k.endswith(suffix)}
+  except FileNotFoundError:
+    raise CheckpointError(f'{path}: checkpoint not found') from None
+  except Exception as e:  # pylint: disable=broad-except
+    raise CheckpointError(f'{path}: not a scratchgan-jax checkpoint ({e})') from None
+
+
 def restore(path: str, template) -> tuple[object, dict]:
   """Loads `path` into the structure of `template`; checks names and shapes."""
   if not os.path.exists(path):

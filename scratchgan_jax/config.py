@@ -22,6 +22,16 @@ def _f(default, help_text: str, choices: tuple[str, ...] | None = None):
       default=default, metadata={'help': help_text, 'choices': choices})
 
 
+# Config fields that name files or folders.
+PATH_FIELDS = ('data_dir', 'train_path', 'valid_path', 'oracle_params',
+               'embedding_path', 'tfds_data_dir')
+
+
+def _absolute(path: str) -> str:
+  import os  # pylint: disable=g-import-not-at-top
+  return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   """Everything that defines a run. Field names are the flag names."""
@@ -176,6 +186,12 @@ class Config:
   memory_budget_gb: float = _f(0.0, 'Memory one update step may use per device, '
                                'in GiB, for automatic microbatching (0: 60% of '
                                "an accelerator's memory, 25% of host RAM on CPU).")
+
+  def with_absolute_paths(self) -> 'Config':
+    """This config with every file path made absolute (from the current
+    directory), so a workdir's config.json works from anywhere."""
+    return dataclasses.replace(self, **{
+        k: _absolute(getattr(self, k)) for k in PATH_FIELDS})
 
   def replace(self, **kw) -> 'Config':
     return dataclasses.replace(self, **kw)

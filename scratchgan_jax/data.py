@@ -15,8 +15,10 @@ import collections
 import dataclasses
 import json
 import os
+import re
 from typing import Iterable, NamedTuple, Sequence
 
+from absl import logging
 import numpy as np
 
 PAD = ' '
@@ -221,10 +223,14 @@ def read_scratchgan_json(path: str) -> list[dict]:
   return records
 
 
-def read_lines(path: str, what: str = 'text') -> list[str]:
-  """One sentence per line; surrounding whitespace stripped, blank lines dropped."""
+def read_lines(path: str, what: str = 'text', keep_blank: bool = False) -> list[str]:
+  """One sentence per line; surrounding whitespace stripped, blank lines
+  dropped (kept as '' with `keep_blank`: in a file of samples an empty line
+  is an empty sample)."""
   text = _read_text(path, what)
   lines = [' '.join(l.split()) for l in file_lines(text)]
+  if keep_blank:
+    return lines
   lines = [l for l in lines if l]
   if not lines:
     raise DataError(f'{path}: no non-blank lines ({what})')
@@ -280,8 +286,41 @@ def _sentences_dataset(name: str, train_sents: list[str], valid_sents: list[str]
   tr, trl = encode_sentences(train_tok, vocab, max_length, train_src, skip_long)
   va, val = encode_sentences([tokenize(s) for s in valid_sents], vocab,
                              max_length, valid_src, skip_long)
+  logging.info('Data: %d training sentences (%s), %d validation sentences (%s), '
+               'vocabulary %d.', len(tr), train_src, len(va), valid_src, len(vocab))
   return Dataset(name, tr, trl, va, val, vocab, len(vocab), eos=True,
                  train_sentences=train_sents, valid_sentences=valid_sents)
+
+
+_HEADER_FIELD = re.compile(r'^"?[A-Za-z_][A-Za-z0-9_]{0,30}"?$')
+
+
+def check_plain_text(path: str, flag: str) -> None:
+  """Stops with a clear error when a one-sentence-per-line file is in fact
+  JSON / JSON Lines or CSV / TSV (read as text, its vocabulary would be
+  `{"text":`, `."}`, `.,0`...). Looks at the file's first 64 KiB."""
+  with open(path, 'rb') as f:
+    raw = f.read(1 << 16).decode('utf-8-sig', errors='replace')
+  head = [l.strip('\r') for l in raw.split('\n')[:200]]
+  head = [l for l in head[:-1] if l.strip()] or [l for l in head if l.strip()]
+  if not head:
+    return
+  fix = ('write one sentence per line (e.g. `jq -r .text f.jsonl > f.txt`, or '
+         "`python -c \"import csv,sys; [print(r['text']) for r in "
+         "csv.DictReader(open(sys.argv[1]))]\" f.csv > f.txt`)")
+  if sum(l.strip().startswith(('{', '[')) and l.strip().endswith(('}', ']', '},', ','))
+         for l in head) \
+      >= 0.9 * len(head):
+    raise DataError(f'{path}: looks like JSON or JSON Lines, not one sentence per line '
+                    f'({flag}); for ScratchGAN JSON use --dataset=emnlp2017, otherwise '
+                    + fix)
+  for sep, name in ((',', 'CSV'), ('\t', 'TSV')):
+    fields = head[0].split(sep)
+    if (len(fields) >= 2 and all(_HEADER_FIELD.fullmatch(f) for f in fields)
+        and len(head) > 1
+        and sum(l.count(sep) >= len(fields) - 1 for l in head[1:]) >= 0.9 * (len(head) - 1)):
+      raise DataError(f'{path}: looks like {name} with a header ({head[0][:60]!r}), not '
+                      f'one sentence per line ({flag}); ' + fix)
 
 
 def load_text(train_path: str, valid_path: str = '', *, lowercase: bool = False,
@@ -294,14 +333,18 @@ def load_text(train_path: str, valid_path: str = '', *, lowercase: bool = False,
   out for validation.
   """
   train = read_lines(train_path, '--train_path')
+  check_plain_text(train_path, '--train_path')
   if valid_path:
     valid = read_lines(valid_path, '--valid_path')
+    check_plain_text(valid_path, '--valid_path')
   else:
     n_valid = max(1, int(len(train) * valid_fraction))
     if len(train) < 2:
       raise DataError(f'{train_path}: need at least 2 lines to hold out a '
                       'validation set (or pass --valid_path)')
     train, valid = train[:-n_valid], train[-n_valid:]
+    logging.warning('No --valid_path: the last %d lines of %s are held out for validation '
+                    '(and are not trained on).', n_valid, train_path)
   return _sentences_dataset('text', train, valid, train_path,
                             valid_path or f'{train_path} (held-out tail)',
                             lowercase=lowercase, max_length=max_length,

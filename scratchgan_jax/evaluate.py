@@ -56,7 +56,7 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
                  temperature: float = 1.0, seed: int = 0, fed_encoder: str = 'use',
                  max_references: int = 10000, lm_steps: int = 2000, write: bool = True,
                  loaded=None, num_neighbours: int = 5) -> dict:
-  run, params, ckpt = loaded or experiment.load_generator(workdir, checkpoint,
+  run, params, ckpt = loaded or experiment.load_generator(workdir, checkpoint, with_data=True,
                                                           prefer_best=True)
   ds = run.dataset
   oracle = run.oracle_params is not None
@@ -68,7 +68,7 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
       toks = oracle_lib.read_id_file(samples_path, ds.vocab_size)
       sample_lists = [[str(t) for t in row] for row in toks]
     else:
-      lines = data_lib.read_lines(samples_path, '--samples_path')
+      lines = data_lib.read_lines(samples_path, '--samples_path', keep_blank=True)
       sample_lists = [l.split(' ') for l in lines]
       toks = None
     source = samples_path
@@ -85,6 +85,7 @@ def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
   refs = (ds.valid_sentences or [])[:max_references]
   ref_lists = [r.split(' ') for r in refs]
   results = {'source': source, 'num_samples': len(sample_lists),
+             'num_empty': sum(not s for s in sample_lists),
              'tokenisation': 'split on single spaces' if ds.vocab else 'token ids',
              'lowercased': bool(run.cfg.lowercase) if ds.vocab else None}
   timings = {}
@@ -216,7 +217,7 @@ def temperature_sweep(workdir: str, temperatures, *, compare_workdir: str = '',
   rows = []
   runs = [(workdir, checkpoint)] + ([(compare_workdir, '')] if compare_workdir else [])
   for label, (wd, ck) in zip(run_labels([wd for wd, _ in runs]), runs):
-    loaded = experiment.load_generator(wd, ck, prefer_best=True)
+    loaded = experiment.load_generator(wd, ck, with_data=True)
     names = metric_names or (SWEEP_ORACLE if loaded[0].oracle_params is not None
                              else SWEEP_TEXT)
     for t in temperatures:
@@ -322,11 +323,13 @@ def _length_plot(length: dict, out_dir: str) -> list[str]:
 
 def _markdown(r: dict) -> str:
   case = {True: ', lowercased', False: ', case kept'}.get(r.get('lowercased'), '')
-  lines = ['# Evaluation', '', f'Source: `{r["source"]}`, {r["num_samples"]} samples, '
+  lines = ['# Evaluation', '', f'Source: `{r["source"]}`, {r["num_samples"]} samples '
+           f'({r.get("num_empty", 0)} empty), '
            f'tokenisation: {r["tokenisation"]}{case}.', '', '| metric | value |',
            '|---|---|']
   for k, v in r.items():
-    if k in ('source', 'num_samples', 'tokenisation', 'lowercased', 'seconds', 'neighbours'):
+    if k in ('source', 'num_samples', 'num_empty', 'tokenisation', 'lowercased', 'seconds',
+             'neighbours'):
       continue
     if isinstance(v, dict):
       for kk, vv in v.items():

@@ -16,6 +16,8 @@ import hashlib
 import json
 import math
 import os
+import signal
+import threading
 import time
 
 from absl import logging
@@ -29,13 +31,67 @@ from scratchgan_jax import inference
 from scratchgan_jax import parallel
 from scratchgan_jax import train as train_lib
 from scratchgan_jax import writers
-from scratchgan_jax.config import Config, ConfigError
+from scratchgan_jax.config import PATH_FIELDS, Config, ConfigError
 
 # Fields that may change when a run is resumed without changing what it is.
 _RESUMABLE = {'num_steps', 'log_every', 'checkpoint_every', 'keep_checkpoints',
               'eval_every', 'num_eval_samples', 'distributed',
               'coordinator_address', 'num_processes', 'process_id', 'num_devices',
               'allow_data_change', 'memory_budget_gb'}
+
+
+class Interrupted(Exception):
+  """SIGINT or SIGTERM stopped training after a whole step; `step` is saved."""
+
+  def __init__(self, step: int, signum: int, saved: str | None):
+    self.step, self.signum, self.saved = step, signum, saved
+    self.exit_code = 128 + signum  # 130 for SIGINT, 143 for SIGTERM
+    name = signal.Signals(signum).name
+    if saved:
+      msg = (f'{name}: interrupted at step {step}; checkpoint saved; rerun the same '
+             'command to resume')
+    else:
+      msg = f'{name}: interrupted at step {step}, before any step ran; nothing to save'
+    super().__init__(msg)
+
+
+class StopSignals:
+  """Within this context SIGINT/SIGTERM only set `signum`: the training loop
+  finishes its step, saves and raises `Interrupted`. A second signal stops at
+  once (the default action). Installed only from the main thread."""
+
+  SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+  def __init__(self):
+    self.signum = 0
+    self._old = {}
+
+  def _handle(self, signum, frame):  # pylint: disable=unused-argument
+    if self.signum:  # a second signal: give up on the clean stop
+      signal.signal(signum, signal.SIG_DFL)
+      os.kill(os.getpid(), signum)
+      return
+    self.signum = signum
+    logging.warning('%s received: stopping after this step (send it again to stop '
+                    'at once).', signal.Signals(signum).name)
+
+  def received(self) -> int:
+    """The signal number if this process (or, multi-process, any) got one."""
+    if jax.process_count() == 1:
+      return self.signum
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    got = np.asarray(multihost_utils.process_allgather(
+        np.array([self.signum], np.int32))).reshape(-1)
+    return int(got.max())
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+    return self
+
+  def __exit__(self, *exc):
+    for s, h in self._old.items():
+      signal.signal(s, h)
 
 
 def data_fingerprint(run: 'Run') -> str:
@@ -85,8 +141,12 @@ def _check_workdir(cfg: Config, workdir: str, run: Run) -> None:
   if os.path.exists(path):
     with open(path, encoding='utf-8') as f:
       old = json.load(f)
+    def same(k, v):
+      was = old.get(k, v)
+      # A run started before paths were stored absolute wrote them relative.
+      return was == v or (k in PATH_FIELDS and was and os.path.abspath(was) == v)
     diff = sorted(k for k, v in cfg.to_dict().items()
-                  if k not in _RESUMABLE and old.get(k, v) != v)
+                  if k not in _RESUMABLE and not same(k, v))
     if diff:  # with or without a checkpoint: its metrics.jsonl is that run's
       raise ConfigError(
           f'{workdir} holds a run with a different config ('
@@ -154,7 +214,8 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
   if error is not None:
     raise error
   try:
-    return _train(run, workdir, chief)
+    with StopSignals() as stop:
+      return _train(run, workdir, chief, stop)
   finally:
     writers.stop_logging_to_file(workdir)
     if lock is not None:
@@ -198,14 +259,15 @@ def _open_workdir(run: Run, workdir: str, chief: bool):
     best = meta.get('best', best)
     writer.truncate_after(meta['step'])
     writer.open_tensorboard(purge_step=int(meta['step']) + 1)
-    logging.info('Resumed from %s (step %d).', latest, meta['step'])
+    logging.info('resuming from step %d (%s)', meta['step'], latest)
   else:
+    logging.info('starting fresh: no checkpoint in %s', ckpt_dir)
     writer.truncate_after(-1)  # rows of an attempt killed before its first checkpoint
     writer.open_tensorboard(purge_step=0)
   return writer, state, best, latest, vocab_fp, data_fp
 
 
-def _train(run: Run, workdir: str, chief: bool) -> dict:
+def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None) -> dict:
   cfg = run.cfg
   ckpt_dir = os.path.join(workdir, 'checkpoints')
   opened, error = None, None
@@ -270,6 +332,10 @@ def _train(run: Run, workdir: str, chief: bool) -> dict:
   step = start
   if start == 0:
     evaluate_and_select(0)
+  if stop is not None and stop.received():  # while compiling or evaluating
+    progress.close()
+    writer.close()
+    raise Interrupted(start, stop.received(), latest)
   t_log, s_log = time.time(), start
   for step in range(start + 1, cfg.num_steps + 1):
     batch = data_lib.get_batch(run.dataset.train, run.dataset.train_length,
@@ -307,6 +373,13 @@ def _train(run: Run, workdir: str, chief: bool) -> dict:
       last_saved = evaluate_and_select(step) or last_saved
     if is_ckpt and last_saved != ckpt_lib.path_for(ckpt_dir, step):
       last_saved = save(state, step) or last_saved
+    signum = stop.received() if stop is not None else 0
+    if signum and not is_last:
+      progress.close()
+      if last_saved != ckpt_lib.path_for(ckpt_dir, step):
+        last_saved = save(state, step) or last_saved
+      writer.close()
+      raise Interrupted(step, signum, last_saved or ckpt_lib.path_for(ckpt_dir, step))
   progress.close()
   writer.close()
   summary = summarize(workdir, writer.read(), best, cfg) if chief else {}
@@ -357,7 +430,8 @@ def load_config(workdir: str) -> Config:
     raise ConfigError(f'{path}: unreadable config ({e})') from None
 
 
-def resolve_checkpoint(workdir: str, checkpoint: str = '', prefer_best: bool = False) -> str:
+def resolve_checkpoint(workdir: str, checkpoint: str = '', prefer_best: bool = True) -> str:
+  """`checkpoint` if given, else the run's best checkpoint, else its latest."""
   if checkpoint:
     return checkpoint
   ckpt_dir = os.path.join(workdir, 'checkpoints')
@@ -370,21 +444,59 @@ def resolve_checkpoint(workdir: str, checkpoint: str = '', prefer_best: bool = F
   return path
 
 
-def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = False):
-  """(Run, generator params, checkpoint path) of a trained run."""
-  cfg = load_config(workdir)
-  run = prepare(cfg.replace(num_devices=0, distributed=False), training=False)
-  vpath = os.path.join(workdir, 'vocab.json')
-  if run.dataset.vocab is not None and os.path.exists(vpath):
+def _run_from_workdir(cfg: Config, workdir: str, path: str) -> Run:
+  """A Run built from the workdir alone (config, vocab.json, checkpoint): what
+  sampling needs, without the training data or the oracle's files."""
+  vocab = None
+  if not cfg.is_oracle:
+    vpath = os.path.join(workdir, 'vocab.json')
+    if not os.path.exists(vpath):
+      raise ConfigError(f'{vpath}: not found; a text run keeps its vocabulary there')
     with open(vpath, encoding='utf-8') as f:
-      if data_lib.Vocab.from_json(f.read()) != run.dataset.vocab:
-        raise ConfigError(f'{vpath}: the run vocabulary does not match the data')
+      vocab = data_lib.Vocab.from_json(f.read())
+  bias = ckpt_lib.stored_shapes(path, ".gen_params['generator']['out_bias']")
+  if not bias:
+    raise ckpt_lib.CheckpointError(f'{path}: has no generator; not a training checkpoint')
+  vocab_size = next(iter(bias.values()))[0]
+  pre = ckpt_lib.stored_shapes(path, ".gen_params['generator']['pretrained_embedding']")
+  # The frozen GloVe part is stored in the checkpoint: a placeholder of its
+  # shape is enough to build the model that the checkpoint then fills.
+  pretrained = np.zeros(next(iter(pre.values())), np.float32) if pre else None
+  T = cfg.sequence_length
+  empty = np.zeros((0, T), np.int32)
+  ds = data_lib.Dataset(cfg.dataset, empty, np.zeros((0,), np.int32), empty,
+                        np.zeros((0,), np.int32), vocab, vocab_size, not cfg.is_oracle)
+  setup = train_lib.make_setup(cfg, vocab_size, pretrained, eos=ds.eos)
+  return Run(cfg, ds, None, setup, parallel.make_mesh(cfg.num_devices))
+
+
+def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
+                   with_data: bool = False):
+  """(Run, generator params, checkpoint path) of a trained run.
+
+  The checkpoint is `checkpoint`, else the best, else the latest (as for
+  `--mode=sample` and `--mode=evaluate`). Without `with_data` the run is
+  built from the workdir alone (its config, vocabulary and checkpoint), so
+  it works after the data moved; `with_data` also loads the run's data (the
+  references of evaluation metrics).
+  """
+  cfg = load_config(workdir).replace(num_devices=0, distributed=False)
   path = resolve_checkpoint(workdir, checkpoint, prefer_best)
+  if with_data:
+    run = prepare(cfg, training=False)
+    vpath = os.path.join(workdir, 'vocab.json')
+    if run.dataset.vocab is not None and os.path.exists(vpath):
+      with open(vpath, encoding='utf-8') as f:
+        if data_lib.Vocab.from_json(f.read()) != run.dataset.vocab:
+          raise ConfigError(f'{vpath}: the run vocabulary does not match the data')
+  else:
+    run = _run_from_workdir(cfg, workdir, path)
   template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))
   state, meta = ckpt_lib.restore(path, template)
   vocab_fp = run.dataset.vocab.fingerprint() if run.dataset.vocab else 'oracle'
   if meta.get('vocab') != vocab_fp:
     raise ConfigError(f'{path}: checkpoint vocabulary does not match the data')
+  logging.info('Loaded %s (step %s).', path, meta.get('step', '?'))
   return run, jax.device_put(state.gen_params), path
 
 

@@ -26,7 +26,7 @@ from scratchgan_jax.writers import pyplot  # noqa: E402
 
 
 def measure(workdir, temps, num, seed=0):
-  run, params, path = experiment.load_generator(workdir, prefer_best=True)
+  run, params, path = experiment.load_generator(workdir, with_data=True)
   out = []
   for t in temps:
     toks = inference.sample_tokens(run.setup.gen, params, num, seed, t)

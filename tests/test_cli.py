@@ -191,6 +191,18 @@ def test_scoring_a_samples_file_needs_no_training_run(files, tmp_path):
   res = json.loads((tmp_path / 't' / 'eval' / 'metrics.json').read_text())
   assert res['bleu']['bleu2'] > 0.5  # the samples are the training sentences
   assert res['bleu']['num_references'] == 3
+  # An empty line is an empty sample (the collapse to empty sentences): it
+  # counts in every metric and the report says how many there were.
+  (tmp_path / 'samples.txt').write_text('\n'.join(TINY_SENTENCES[:4]) + '\n\n\n')
+  rc, out, err = launch('--mode=evaluate', f'--workdir={tmp_path}/t2', '--dataset=text',
+                        f'--train_path={files}/train.txt', f'--valid_path={files}/valid.txt',
+                        f'--samples_path={tmp_path}/samples.txt', '--metrics=bleu,length')
+  assert rc == 0, err
+  res2 = json.loads((tmp_path / 't2' / 'eval' / 'metrics.json').read_text())
+  assert res2['num_samples'] == 6 and res2['num_empty'] == 2
+  assert res2['length']['samples_hist'][0] == 2
+  assert res2['bleu']['bleu2'] < res['bleu']['bleu2']
+  assert '6 samples (2 empty)' in (tmp_path / 't2' / 'eval' / 'report.md').read_text()
   # Without --samples_path, a folder with no run is still an error.
   rc, _, err = launch('--mode=evaluate', f'--workdir={tmp_path}/nothing')
   assert_clean_error(rc, err, 'must be a training run')
@@ -203,3 +215,36 @@ def test_text_metrics_on_the_oracle_are_a_clear_error(tmp_path, metric):
                       f'--samples_path={tmp_path}/ids.txt', f'--metrics={metric}')
   assert_clean_error(rc, err, f'--metrics={metric}: not defined on the oracle')
   assert rc == 2
+
+
+def test_sampling_uses_the_best_checkpoint_and_needs_only_the_workdir(files, tmp_path):
+  """One rule for sample, evaluate and load_generator (the best, else the
+  latest, named in the log), and a text run samples after its data moved,
+  from another directory, with a relative --workdir."""
+  d = tmp_path / 'data'
+  d.mkdir()
+  shutil.copy(files / 'train.txt', d / 'train.txt')
+  shutil.copy(files / 'valid.txt', d / 'valid.txt')
+  args = [*TINY, '--dataset=text', '--train_path=data/train.txt',
+          '--valid_path=data/valid.txt', '--num_steps=4']
+  rc, _, err = launch('--workdir=run', *args, cwd=tmp_path)
+  assert rc == 0, err
+  cfg = json.loads((tmp_path / 'run' / 'config.json').read_text())
+  assert cfg['train_path'] == str(d / 'train.txt')  # stored absolute
+  ck = tmp_path / 'run' / 'checkpoints'
+  shutil.copy(ck / 'ckpt_000000002.npz', ck / 'best.npz')  # best: step 2, latest: 4
+  shutil.move(str(d), str(tmp_path / 'moved'))  # the data is gone
+  elsewhere = tmp_path / 'elsewhere'
+  elsewhere.mkdir()
+  sample = lambda *a: launch('--mode=sample', '--workdir=../run', '--num_samples=20', *a,
+                             cwd=elsewhere)
+  rc, default, err = sample()
+  assert rc == 0, err
+  assert 'best.npz' in err
+  rc, best, _ = sample(f'--checkpoint={ck}/best.npz')
+  rc2, latest, _ = sample(f'--checkpoint={ck}/ckpt_000000004.npz')
+  assert rc == rc2 == 0
+  assert default == best != latest
+  # Training again needs the data, and says which file is missing.
+  rc, _, err = launch('--workdir=../run', *args, cwd=elsewhere)
+  assert_clean_error(rc, err, 'train.txt: file not found')

@@ -180,3 +180,24 @@ def test_tfds_text_dataset_without_tensorflow():
   with tfds.testing.mock_data(num_examples=3):
     with pytest.raises(data.DataError, match="no feature 'body'"):
       data.load_tfds('lm1b', text_key='body', valid_split='test')
+
+
+@pytest.mark.parametrize('content,kind', [
+    ('{"text": "the cat sat"}\n{"text": "a dog ran"}\n{"text": "birds sing"}\n', 'JSON'),
+    ('[{"s": "the cat sat"},\n{"s": "a dog ran"}]\n', 'JSON'),
+    ('text,label\nthe cat sat.,0\na dog ran.,1\nbirds sing, loudly.,0\n', 'CSV'),
+    ('id\tsentence\n1\tthe cat sat\n2\ta dog ran\n', 'TSV'),
+])
+def test_csv_and_json_files_are_not_read_as_sentences(tmp_path, content, kind):
+  path = tmp_path / 'f.txt'
+  path.write_text(content)
+  with pytest.raises(data.DataError, match=f'looks like {kind}'):
+    data.load_text(str(path), str(path), max_length=10)
+
+
+def test_sentences_with_commas_and_braces_are_still_text(tmp_path):
+  path = tmp_path / 'f.txt'
+  path.write_text('hello , world\nthe { cat } sat , then ran\nyes , no , maybe\n'
+                  'cats , dogs\n')
+  ds = data.load_text(str(path), str(path), max_length=10)
+  assert len(ds.train) == 4

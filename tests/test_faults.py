@@ -312,3 +312,38 @@ def test_kill_9_at_random_moments_then_resume_equals_uninterrupted(tmp_path, dat
   rows = writers.MetricWriter(str(tmp_path / 'w')).read()
   strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_s'} for r in rs]
   assert strip(rows) == strip(ref_rows)
+
+
+@pytest.mark.parametrize('sig,code', [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_and_sigterm_save_a_checkpoint_and_the_rerun_resumes(tmp_path, sig, code):
+  """Ctrl-C (or a scheduler's SIGTERM) between checkpoints: the step in flight
+  finishes, is saved, one line says so; the rerun resumes and ends with the
+  uninterrupted model."""
+  args = [*ORACLE_RUN, '--num_steps=40', '--checkpoint_every=1000', '--eval_every=1000',
+          '--log_every=1']
+  w = tmp_path / 'w'
+  cmd = [sys.executable, os.path.join(REPO, 'launch.py'), f'--workdir={w}', *args]
+  p = subprocess.Popen(cmd, env=dict(os.environ, JAX_PLATFORMS='cpu'),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while time.time() < deadline and p.poll() is None:
+    rows = (w / 'metrics.jsonl').read_text().splitlines() if (w / 'metrics.jsonl').exists() else []
+    if len(rows) >= 6:  # the step-0 evaluation and five steps
+      break
+    time.sleep(0.02)
+  p.send_signal(sig)
+  out, err = p.communicate(timeout=120)
+  assert p.returncode == code, err[-2000:]
+  assert 'Traceback' not in err and 'KeyboardInterrupt' not in err, err[-2000:]
+  last = err.strip().splitlines()[-1]
+  assert 'checkpoint saved; rerun the same command to resume' in last, last
+  step = int(last.split('interrupted at step ')[1].split(';')[0])
+  assert 5 <= step < 40
+  assert checkpoint.all_steps(str(w / 'checkpoints')) == [step]
+  rc, _, err = launch(f'--workdir={w}', *args)
+  assert rc == 0, err
+  assert f'resuming from step {step}' in err
+  rc, _, err = launch(f'--workdir={tmp_path}/ref', *args)
+  assert rc == 0 and 'starting fresh' in err, err
+  _assert_same_ckpt(checkpoint.path_for(str(tmp_path / 'ref' / 'checkpoints'), 40),
+                    checkpoint.path_for(str(w / 'checkpoints'), 40))
