@@ -337,6 +337,7 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
     writer.close()
     raise Interrupted(start, stop.received(), latest)
   t_log, s_log = time.time(), start
+  t_said = time.time()
   for step in range(start + 1, cfg.num_steps + 1):
     batch = data_lib.get_batch(run.dataset.train, run.dataset.train_length,
                                step=step - 1, batch_size=cfg.batch_size,
@@ -345,6 +346,18 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
                                process_count=jax.process_count())
     state, metrics = update(state, parallel.shard_batch(batch, run.mesh))
     progress.update(step)
+    if step == start + 1 or time.time() - t_said > 60:
+      # Progress within the first minute whatever --log_every is: the first
+      # step (it includes compiling) and then at least once a minute.
+      jax.block_until_ready(metrics)
+      sps, eta = progress.rate(step)
+      if step == start + 1:
+        logging.info('step %d/%d done in %.0f s (compiling included)', step,
+                     cfg.num_steps, time.time() - progress.t0)
+      elif step % cfg.log_every:
+        logging.info('step %d/%d  %.2f steps/s  ETA %s', step, cfg.num_steps, sps,
+                     writers.format_seconds(eta))
+      t_said = time.time()
     is_last = step == cfg.num_steps
     is_eval = step % cfg.eval_every == 0 or is_last
     is_ckpt = step % cfg.checkpoint_every == 0 or is_last
@@ -362,13 +375,15 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
       now = time.time()
       m['steps_per_s'] = (step - s_log) / max(now - t_log, 1e-9)
       t_log, s_log = now, step
-      sps, eta = progress.rate(step)
+      _, eta = progress.rate(step)
       writer.write(step, m)
       if step % cfg.log_every == 0 or is_last:
+        # The rate printed is the one written to metrics.jsonl (since its last row).
         logging.info('step %d/%d  %s  %.2f steps/s  ETA %s', step, cfg.num_steps,
                      '  '.join(f'{k}={v:.4g}' for k, v in m.items()
-                               if k != 'steps_per_s'), sps,
+                               if k != 'steps_per_s'), m['steps_per_s'],
                      writers.format_seconds(eta))
+        t_said = now
     if is_eval:
       last_saved = evaluate_and_select(step) or last_saved
     if is_ckpt and last_saved != ckpt_lib.path_for(ckpt_dir, step):

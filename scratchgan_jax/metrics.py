@@ -24,6 +24,7 @@ import collections
 import math
 from typing import Sequence
 
+from absl import logging
 import numpy as np
 
 EPSILON = 0.1  # nltk SmoothingFunction(epsilon=0.1).method1
@@ -171,6 +172,11 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     raise ValueError(f'need two [N, D] arrays with the same D, got {a.shape} and {b.shape}')
   if len(a) < 2 or len(b) < 2:
     raise ValueError('need at least two rows in each set')
+  if min(len(a), len(b)) <= a.shape[1]:
+    logging.warning('FED with %d samples and %d references in %d dimensions: a covariance '
+                    'from no more rows than dimensions is singular, and the distance is '
+                    'biased; use more sentences than dimensions (10,000 in the paper).',
+                    len(a), len(b), a.shape[1])
   mu_a, mu_b = a.mean(0), b.mean(0)
   s_a = np.cov(a, rowvar=False)
   s_b = np.cov(b, rowvar=False)
@@ -179,7 +185,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
   m = sqrt_a @ s_b @ sqrt_a
   eig = np.linalg.eigvalsh((m + m.T) / 2)
   tr_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()
-  return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_sqrt)
+  d = float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_sqrt)
+  # A distance is >= 0; identical sets give ~-1e-16 from rounding, not -0.0000.
+  return max(d, 0.0)
 
 
 # ----------------------------------------------------------------------------

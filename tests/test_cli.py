@@ -248,3 +248,36 @@ def test_sampling_uses_the_best_checkpoint_and_needs_only_the_workdir(files, tmp
   # Training again needs the data, and says which file is missing.
   rc, _, err = launch('--workdir=../run', *args, cwd=elsewhere)
   assert_clean_error(rc, err, 'train.txt: file not found')
+
+
+def test_a_text_run_without_flagfile_gets_text_defaults_and_its_own_workdir(files, tmp_path):
+  """Not the oracle experiment's batch, sizes, learning rates and workdir."""
+  rc, _, err = launch('--dataset=text', f'--train_path={files}/train.txt',
+                      f'--valid_path={files}/valid.txt', *TINY, cwd=tmp_path)
+  assert rc == 0, err
+  cfg = json.loads((tmp_path / 'runs' / 'text_scratchgan' / 'config.json').read_text())
+  assert (cfg['gen_lr'], cfg['disc_lr'], cfg['end_reward']) == (3e-4, 1.2e-2, 'absorb')
+  assert not (tmp_path / 'runs' / 'oracle_scratchgan').exists()
+  assert 'step 1/2 done in' in err  # progress before the first --log_every
+  rc, out, _ = launch('--help', cwd=tmp_path)
+  assert rc == 0 and 'Defaults shown: oracle_scratchgan.cfg' in out
+  assert '--batch_size  (default: 128)' in out and 'coco_scratchgan' in out
+  rc, _, err = launch('--dataset=emnlp2017', '--data_dir=x', cwd=tmp_path)
+  assert_clean_error(rc, err, '--experiment=emnlp2017_small_scratchgan')
+  rc, _, err = launch('--flagfile=missing.cfg', cwd=tmp_path)
+  assert_clean_error(rc, err, 'missing.cfg')
+  assert 'ERROR' not in err and 'tpu' not in err.lower()
+
+
+def test_sweep_from_outside_the_repository_keeps_paths_relative_to_the_caller(tmp_path):
+  rc = subprocess.run(
+      [sys.executable, os.path.join(REPO, 'scripts', 'sweep.py'), '--out=sw',
+       '--grid', 'gamma=0.5,0.9', '--', '--experiment=oracle_scratchgan', *TINY,
+       *ORACLE_TINY, '--selection_metric=auto'],
+      cwd=tmp_path, capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert rc.returncode == 0, rc.stderr[-3000:] + rc.stdout[-3000:]
+  assert '2 runs, 2 points' in rc.stdout
+  runs = [p for p in (tmp_path / 'sw').iterdir() if p.is_dir()]
+  assert len(runs) == 2 and all((p / 'checkpoints').is_dir() for p in runs)
+  assert not os.path.exists(os.path.join(REPO, 'sw'))

@@ -156,3 +156,13 @@ def test_ngram_neighbours_find_the_obvious_match():
   emb = metrics.embedding_neighbours(np.array([[1.0, 0.0]]),
                                      np.array([[0.0, 1.0], [2.0, 0.1], [1.0, 1.0]]), k=2)
   assert [i for i, _ in emb[0]] == [1, 2]
+
+
+def test_fed_of_a_set_with_itself_is_zero_not_negative_and_few_rows_warn(caplog):
+  x = np.random.default_rng(0).normal(size=(50, 8))
+  d = metrics.frechet_distance(x, x)
+  assert 0.0 <= d < 1e-12  # rounding may leave +-1e-15; never printed as -0.0000
+  assert f'{metrics.frechet_distance(x, x + 0.0):.4f}' == '0.0000'
+  with caplog.at_level('WARNING'):
+    metrics.frechet_distance(x[:6], x[6:12])
+  assert 'more sentences than dimensions' in caplog.text
