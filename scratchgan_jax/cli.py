@@ -11,8 +11,10 @@ Every field of `scratchgan_jax.config.Config` is a flag of the same name; this
 module is the only place that reads flags (the library receives a Config).
 Later flags override earlier ones, so `--experiment=X --batch_size=64` changes
 one value of experiment X. Without a flagfile, the defaults are the default
-experiment's (`oracle_scratchgan`), or `text_scratchgan`'s for
-`--dataset=text`/`tfds:NAME`: what `--help` shows is what a run gets.
+experiment's (`oracle_scratchgan`), `text_scratchgan`'s for
+`--dataset=text`/`tfds:NAME`, or `emnlp2017_small_scratchgan`'s for
+`--dataset=emnlp2017` (without their data paths): what `--help` shows is what a
+run gets.
 """
 from __future__ import annotations
 
@@ -24,11 +26,14 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from scratchgan_jax.config import Config, ConfigError
+from scratchgan_jax.config import PATH_FIELDS, Config, ConfigError
 
 EXPERIMENTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'experiments')
 DEFAULT_EXPERIMENT = 'oracle_scratchgan'
-TEXT_EXPERIMENT = 'text_scratchgan'  # defaults of --dataset=text/tfds without a flagfile
+# The defaults of --dataset=text/tfds and of --dataset=emnlp2017 without a
+# flagfile (their CPU-sized model and training settings; data paths are the user's).
+TEXT_EXPERIMENT = 'text_scratchgan'
+EMNLP_EXPERIMENT = 'emnlp2017_small_scratchgan'
 
 
 def experiment_names() -> list[str]:
@@ -272,7 +277,8 @@ def _flagfile_values(path: str) -> dict[str, str | bool]:
 def _use_defaults_of(path: str) -> None:
   """The experiment's values become the flags' defaults (and --help shows them)."""
   for name, value in _flagfile_values(path).items():
-    flags.FLAGS.set_default(name, value)
+    if name not in PATH_FIELDS:  # an experiment's data paths are not defaults
+      flags.FLAGS.set_default(name, value)
   _DEFAULTS_FROM.append(path)
 
 
@@ -340,14 +346,9 @@ def run():
   sampling = any(a.startswith(('--mode=s', '--mode=e')) for a in argv)
   if not _flagfiles(argv) and not sampling:
     dataset = _arg_value(argv, 'dataset') or 'oracle'
-    if dataset == 'emnlp2017':
-      sys.stderr.write('error: --dataset=emnlp2017 without a flagfile: use '
-                       '--experiment=emnlp2017_small_scratchgan (CPU, the 12.5k subset) or '
-                       '--experiment=emnlp2017_scratchgan (the paper, a GPU job), or their '
-                       '_mle versions\n')
-      sys.exit(2)
-    _use_defaults_of(experiment_path(DEFAULT_EXPERIMENT if dataset == 'oracle'
-                                     else TEXT_EXPERIMENT))
+    name = {'oracle': DEFAULT_EXPERIMENT,
+            'emnlp2017': EMNLP_EXPERIMENT}.get(dataset, TEXT_EXPERIMENT)
+    _use_defaults_of(experiment_path(name))
   if any(a in ('--help', '-h', '-?', '--helpshort') for a in argv[1:]):
     _print_help()
     sys.exit(0)

@@ -327,6 +327,10 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
       return save(state, step, is_best=True)
     return None
 
+  if start >= cfg.num_steps:
+    logging.warning('%s is already at step %d, at or past --num_steps=%d: nothing to '
+                    'train; the summary below is that run\'s. Raise --num_steps to '
+                    'train on.', workdir, start, cfg.num_steps)
   progress = writers.Progress(start, cfg.num_steps)
   last_saved = latest
   step = start
@@ -471,7 +475,8 @@ def _run_from_workdir(cfg: Config, workdir: str, path: str) -> Run:
       vocab = data_lib.Vocab.from_json(f.read())
   bias = ckpt_lib.stored_shapes(path, ".gen_params['generator']['out_bias']")
   if not bias:
-    raise ckpt_lib.CheckpointError(f'{path}: has no generator; not a training checkpoint')
+    raise ckpt_lib.CheckpointError(f'{path}: not a scratchgan-jax checkpoint (no '
+                                   'generator parameters)')
   vocab_size = next(iter(bias.values()))[0]
   pre = ckpt_lib.stored_shapes(path, ".gen_params['generator']['pretrained_embedding']")
   # The frozen GloVe part is stored in the checkpoint: a placeholder of its

@@ -398,6 +398,8 @@ def plot_sweep(rows: list[dict], out: str, metric: str, flag_cols: list[str]) ->
   """One panel per swept flag: final (filled) and best (open) metric per run."""
   plt = pyplot()
   if plt is None:
+    print(f'matplotlib is not installed: no {os.path.join(out, "sweep.png")} '
+          "(pip install 'scratchgan-jax[plots]')", file=sys.stderr)
     return []
   swept = [c for c in flag_cols if len({str(r.get(c)) for r in rows}) > 1] or flag_cols
   n = len(swept)

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""One table and one plot comparing training runs, setting by setting, from
+their committed metrics.jsonl files (the beyond-the-paper candidates).
+
+  python scripts/candidates_report.py --out results/beyond_paper/oracle \
+      default=results/oracle_default/fast_sampler_s*_metrics.jsonl \
+      position=results/beyond_paper/oracle/position_s*_metrics.jsonl
+
+Each positional argument is LABEL=GLOB (one metrics.jsonl per seed). Per
+label: the number of seeds, the final and best --metric over the run's
+evaluations, the final --second, the last step and the training minutes
+(from the logged steps_per_s; evaluation time not included), as mean ± sample
+std (n - 1) over seeds. Writes <out>/candidates.md and <out>/curves.png.
+"""
+import argparse
+import glob
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scratchgan_jax.sweep import read_metrics, sample_std  # noqa: E402
+from scratchgan_jax.writers import pyplot  # noqa: E402
+
+
+def run_stats(path, metric, second):
+  rows = read_metrics(path)
+  evals = [r for r in rows if r.get('eval') and metric in r]
+  train = [r for r in rows if not r.get('eval') and 'steps_per_s' in r]
+  seconds, prev = 0.0, 0
+  for r in train:
+    seconds += (r['step'] - prev) / max(r['steps_per_s'], 1e-9)
+    prev = r['step']
+  return {'final': evals[-1][metric], 'best': min(e[metric] for e in evals),
+          'second': evals[-1].get(second, float('nan')), 'step': evals[-1]['step'],
+          'minutes': seconds / 60, 'curve': [(e['step'], e[metric]) for e in evals]}
+
+
+def fmt(values, digits):
+  mean = sum(values) / len(values)
+  if len(values) < 2:
+    return f'{mean:.{digits}f}'
+  return f'{mean:.{digits}f} ± {sample_std(values):.{digits}f}'
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--out', required=True)
+  p.add_argument('--metric', default='nll_oracle', help='lower is better')
+  p.add_argument('--second', default='nll_test')
+  p.add_argument('--title', default='')
+  p.add_argument('settings', nargs='+', help='LABEL=GLOB of metrics.jsonl files')
+  a = p.parse_args(argv)
+  table = []
+  for s in a.settings:
+    label, _, pattern = s.partition('=')
+    files = sorted(glob.glob(pattern))
+    if not files:
+      p.error(f'{s}: no file matches {pattern}')
+    table.append((label, files, [run_stats(f, a.metric, a.second) for f in files]))
+  os.makedirs(a.out, exist_ok=True)
+  d = 3 if a.metric == 'fed' else 2
+  lines = [f'# {a.title or "Candidates"}', '',
+           f'Mean ± sample std (n - 1) over seeds; lower is better. Made by '
+           f'`scripts/candidates_report.py` from the files listed.', '',
+           f'| setting | seeds | final {a.metric} | best {a.metric} | final {a.second} | '
+           'steps | training min | files |', '|---|---|---|---|---|---|---|---|']
+  for label, files, st in table:
+    lines.append(
+        f'| {label} | {len(st)} | {fmt([x["final"] for x in st], d)} | '
+        f'{fmt([x["best"] for x in st], d)} | {fmt([x["second"] for x in st], 2)} | '
+        f'{fmt([x["step"] for x in st], 0)} | {fmt([x["minutes"] for x in st], 1)} | '
+        + ', '.join(f'`{os.path.relpath(f)}`' for f in files) + ' |')
+  with open(os.path.join(a.out, 'candidates.md'), 'w', encoding='utf-8') as f:
+    f.write('\n'.join(lines) + '\n')
+  plt = pyplot()
+  if plt is None:
+    print('matplotlib not installed: no curves.png (pip install matplotlib)', file=sys.stderr)
+  else:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (label, _, st) in enumerate(table):
+      for j, x in enumerate(st):
+        steps, vals = zip(*x['curve'])
+        ax.plot(steps, vals, color=f'C{i}', alpha=0.8, label=label if j == 0 else None)
+    ax.set_xlabel('step')
+    ax.set_ylabel(a.metric)
+    ax.set_title(a.title or 'Candidates', fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.out, 'curves.png'), dpi=110)
+  print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+  sys.exit(main())
