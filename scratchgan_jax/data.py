@@ -473,31 +473,6 @@ def lengths_from_sequences(seqs: np.ndarray, eos: bool) -> np.ndarray:
 # The dataset of a config.
 
 
-def load_dataset(cfg):
-  """Returns (Dataset, oracle params or None) for `cfg.dataset` (a Config)."""
-  from scratchgan_jax import oracle as oracle_lib  # pylint: disable=g-import-not-at-top
-  kw = dict(max_length=cfg.max_length, max_vocab_size=cfg.max_vocab_size,
-            skip_long=cfg.skip_long_sentences)
-  if cfg.is_oracle:
-    params = (oracle_lib.load_oracle(cfg.oracle_params) if cfg.oracle_params
-              else oracle_lib.random_oracle(cfg.oracle_seed, cfg.oracle_vocab_size,
-                                            cfg.oracle_embedding_size,
-                                            cfg.oracle_hidden_size))
-    ds = oracle_lib.make_dataset(params, cfg.oracle_length, cfg.oracle_num_train,
-                                 cfg.oracle_num_valid, cfg.oracle_seed)
-    return ds, params
-  if cfg.dataset == 'emnlp2017':
-    return load_emnlp2017(cfg.data_dir, train_path=cfg.train_path,
-                          valid_path=cfg.valid_path, **kw), None
-  if cfg.dataset == 'text':
-    return load_text(cfg.train_path, cfg.valid_path, lowercase=cfg.lowercase,
-                     min_tokens=cfg.min_sentence_tokens, **kw), None
-  name = cfg.dataset.split(':', 1)[1]
-  return load_tfds(name, data_dir=cfg.tfds_data_dir, text_key=cfg.tfds_text_key,
-                   train_split=cfg.tfds_train_split, valid_split=cfg.tfds_valid_split,
-                   lowercase=cfg.lowercase, min_tokens=cfg.min_sentence_tokens, **kw), None
-
-
 def pretrained_embeddings(cfg, dataset) -> np.ndarray | None:
   if not cfg.embedding_path:
     return None

@@ -28,6 +28,7 @@ from scratchgan_jax import checkpoint as ckpt_lib
 from scratchgan_jax import data as data_lib
 from scratchgan_jax import encoders
 from scratchgan_jax import inference
+from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax import parallel
 from scratchgan_jax import train as train_lib
 from scratchgan_jax import writers
@@ -120,13 +121,39 @@ class Run:
   fed_refs: object = None  # cached embeddings of the validation sentences
 
 
+def load_dataset(cfg):
+  """(Dataset, oracle params or None) for `cfg.dataset`. The dispatch lives here,
+  above data.py and oracle.py (oracle builds on data, not the other way round)."""
+  kw = dict(max_length=cfg.max_length, max_vocab_size=cfg.max_vocab_size,
+            skip_long=cfg.skip_long_sentences)
+  if cfg.is_oracle:
+    params = (oracle_lib.load_oracle(cfg.oracle_params) if cfg.oracle_params
+              else oracle_lib.random_oracle(cfg.oracle_seed, cfg.oracle_vocab_size,
+                                            cfg.oracle_embedding_size,
+                                            cfg.oracle_hidden_size))
+    ds = oracle_lib.make_dataset(params, cfg.oracle_length, cfg.oracle_num_train,
+                                 cfg.oracle_num_valid, cfg.oracle_seed)
+    return ds, params
+  if cfg.dataset == 'emnlp2017':
+    return data_lib.load_emnlp2017(cfg.data_dir, train_path=cfg.train_path,
+                                   valid_path=cfg.valid_path, **kw), None
+  if cfg.dataset == 'text':
+    return data_lib.load_text(cfg.train_path, cfg.valid_path, lowercase=cfg.lowercase,
+                              min_tokens=cfg.min_sentence_tokens, **kw), None
+  name = cfg.dataset.split(':', 1)[1]
+  return data_lib.load_tfds(name, data_dir=cfg.tfds_data_dir, text_key=cfg.tfds_text_key,
+                            train_split=cfg.tfds_train_split,
+                            valid_split=cfg.tfds_valid_split, lowercase=cfg.lowercase,
+                            min_tokens=cfg.min_sentence_tokens, **kw), None
+
+
 def prepare(cfg: Config, dataset=None, oracle_params=None, training: bool = True) -> Run:
   cfg.validate()
   mesh = parallel.make_mesh(cfg.num_devices)
   if training:
     parallel.check_batch_size(cfg.batch_size, mesh)
   if dataset is None:
-    dataset, oracle_params = data_lib.load_dataset(cfg)
+    dataset, oracle_params = load_dataset(cfg)
   pretrained = data_lib.pretrained_embeddings(cfg, dataset)
   setup = train_lib.make_setup(cfg, dataset.vocab_size, pretrained, eos=dataset.eos)
   return Run(cfg, dataset, oracle_params, setup, mesh)

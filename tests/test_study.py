@@ -186,3 +186,35 @@ def test_seeds_report_spreads_each_model_over_its_seeds(tmp_path):
                         f'--out={out}', 'GAN=' + str(tmp_path / 'nowhere')],
                        capture_output=True, text=True)
   assert bad.returncode != 0 and 'nowhere' in bad.stderr
+
+
+def test_the_package_has_no_import_cycle():
+  """Every `scratchgan_jax` import (module level or inside a function) points
+  down a graph without cycles: each module has one place in the layering."""
+  import ast
+  pkg = os.path.join(REPO, 'scratchgan_jax')
+  graph = {}
+  for f in os.listdir(pkg):
+    if not f.endswith('.py') or f == '__main__.py':
+      continue
+    name = f[:-3]
+    deps = set()
+    for node in ast.walk(ast.parse(open(os.path.join(pkg, f), encoding='utf-8').read())):
+      if isinstance(node, ast.ImportFrom) and node.module == 'scratchgan_jax':
+        deps |= {a.name for a in node.names}
+      elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('scratchgan_jax.'):
+        deps.add(node.module.split('.')[1])
+    graph[name] = deps - {name}
+  state = {}
+
+  def visit(n, path):
+    if state.get(n) == 'done':
+      return
+    assert state.get(n) != 'open', ' -> '.join(path + [n])
+    state[n] = 'open'
+    for d in sorted(graph.get(n, ())):
+      visit(d, path + [n])
+    state[n] = 'done'
+
+  for n in sorted(graph):
+    visit(n, [])
