@@ -16,11 +16,18 @@ a short training loop on the synthetic oracle, sample at several temperatures, s
 BLEU / Self-BLEU / Fréchet distance, and load a trained workdir. Sizes are tiny so the
 whole notebook runs in about a minute on a laptop CPU; the same calls run the paper's
 configuration on a GPU or TPU."""),
-    ('code', """# Install (Colab: clone the repository first, then run this from its examples/ folder).
+    ('code', """# Install from the clone this notebook sits in (on a hosted runtime such as Colab,
+# clone or upload the repository first and open examples/ from it).
+import os, sys
 try:
     import scratchgan_jax  # noqa: F401  (already installed, e.g. `pip install -e '.[plots]'`)
 except ImportError:
     %pip install -q -e "..[plots]"
+    # A kernel does not see an editable install made while it runs; the clone's
+    # root on sys.path makes the package importable now, without a restart.
+    sys.path.insert(0, os.path.abspath('..'))
+    import scratchgan_jax  # noqa: F401
+print('scratchgan_jax from', os.path.dirname(scratchgan_jax.__file__))
 """),
     ('code', """import jax, jax.numpy as jnp, numpy as np
 from scratchgan_jax import data, experiment, inference, metrics, oracle, train
