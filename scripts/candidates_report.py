@@ -49,11 +49,11 @@ def main(argv=None):
   p.add_argument('--metric', default='nll_oracle', help='lower is better')
   p.add_argument('--second', default='nll_test')
   p.add_argument('--title', default='')
-  p.add_argument('settings', nargs='+', help='LABEL=GLOB of metrics.jsonl files')
+  p.add_argument('settings', nargs='+', help='LABEL=GLOB of metrics.jsonl files (split at the last =)')
   a = p.parse_args(argv)
   table = []
   for s in a.settings:
-    label, _, pattern = s.partition('=')
+    label, _, pattern = s.rpartition('=')  # labels may hold '=', paths do not
     files = sorted(glob.glob(pattern))
     if not files:
       p.error(f'{s}: no file matches {pattern}')

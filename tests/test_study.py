@@ -218,3 +218,24 @@ def test_the_package_has_no_import_cycle():
 
   for n in sorted(graph):
     visit(n, [])
+
+
+def test_candidates_report_tabulates_final_and_best_over_seeds(tmp_path):
+  """scripts/candidates_report.py: per label, final/best over evaluations and
+  the sample std (n - 1) over its files; labels may contain '='."""
+  def write(name, evals):
+    rows = [{'step': 50 * i + 50, 'steps_per_s': 2.0} for i in range(len(evals))]
+    rows += [{'step': s, 'eval': True, 'nll_oracle': v, 'nll_test': 7.0} for s, v in evals]
+    (tmp_path / name).write_text('\n'.join(json.dumps(r) for r in rows) + '\n')
+  write('a_s0.jsonl', [(0, 11.0), (100, 9.0), (200, 10.0)])
+  write('a_s1.jsonl', [(0, 11.0), (100, 9.5), (200, 10.4)])
+  write('b_s0.jsonl', [(0, 11.0), (100, 10.5)])
+  out = tmp_path / 'out'
+  subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'candidates_report.py'),
+                  f'--out={out}', f'x=1={tmp_path}/a_s*.jsonl', f'b={tmp_path}/b_s0.jsonl'],
+                 check=True, capture_output=True)
+  lines = (out / 'candidates.md').read_text().splitlines()
+  a = next(l for l in lines if l.startswith('| x=1 |')).split(' | ')
+  assert a[1] == '2' and a[2] == '10.20 ± 0.28' and a[3] == '9.25 ± 0.35'  # n - 1
+  b = next(l for l in lines if l.startswith('| b |')).split(' | ')
+  assert b[1] == '1' and b[2] == '10.50' and b[3] == '10.50'

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Rebuilds the tables and plots of RESULTS.md section 7 from the committed
+# metrics.jsonl files (run from the repository root).
+set -euo pipefail
+PY=${PYTHON:-python}
+B=results/beyond_paper
+$PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-update options, 1,000 steps (PPO: 600, about equal time)" \
+  "default=results/oracle_default/fast_sampler_s*_metrics.jsonl" \
+  "baseline_type=position=$B/oracle/position_s*_metrics.jsonl" \
+  "baseline_type=loo=$B/oracle/loo_s*_metrics.jsonl" \
+  "normalize_advantages=$B/oracle/norm_s*_metrics.jsonl" \
+  "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" > /dev/null
+$PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_nll \
+  --title="EMNLP2017 subset: FED[use] on 1,000 samples during training" \
+  "default=results/emnlp2017/scratchgan*_train_metrics.jsonl" \
+  "disc_lr=3e-3=$B/emnlp2017/disc_lr3e-3_s*_metrics.jsonl" \
+  "normalize_advantages=$B/emnlp2017/norm_s*_metrics.jsonl" \
+  "gen_updates_per_batch=2=$B/emnlp2017/ppo2_s*_metrics.jsonl" \
+  "disc_skip_below=0.1=$B/emnlp2017/skip0.1_s*_metrics.jsonl" > /dev/null
