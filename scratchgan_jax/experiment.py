@@ -59,7 +59,8 @@ class Interrupted(Exception):
 class StopSignals:
   """Within this context SIGINT/SIGTERM only set `signum`: the training loop
   finishes its step, saves and raises `Interrupted`. A second signal stops at
-  once (the default action). Installed only from the main thread."""
+  once (the default action). Installed from the main thread of a
+  single-process run."""
 
   SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -77,16 +78,16 @@ class StopSignals:
                     'at once).', signal.Signals(signum).name)
 
   def received(self) -> int:
-    """The signal number if this process (or, multi-process, any) got one."""
-    if jax.process_count() == 1:
-      return self.signum
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    got = np.asarray(multihost_utils.process_allgather(
-        np.array([self.signum], np.int32))).reshape(-1)
-    return int(got.max())
+    """The signal number if this process got one (0: none)."""
+    return self.signum
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    # Single-process runs only: processes of a multi-process run would stop at
+    # different steps, and a per-step agreement is a collective that hangs when
+    # a peer dies. They keep the default action; their restart resumes from
+    # the last periodic checkpoint.
+    if (threading.current_thread() is threading.main_thread()
+        and jax.process_count() == 1):
       self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
     return self
 

@@ -84,25 +84,21 @@ def mle_loss(log_probs: jax.Array, num_tokens: jax.Array) -> jax.Array:
 
 # ----------------------------------------------------------------------------
 # Beyond the paper: options of the generator's policy-gradient update, each
-# off by default. `batch_sum(x)` sums an array [B, ...] over its batch axis;
-# the update step passes one that adds per-chunk sums in a fixed order, so
-# these stay independent of the device count.
+# off by default. Their batch statistics are sums over rows, which the update
+# step computes chunk by chunk and adds in a fixed order (device-count
+# invariance); the functions below take those sums.
 
 
-def _sum_rows(x: jax.Array) -> jax.Array:
-  return x.sum(axis=0)
-
-
-def position_mean(returns: jax.Array, mask: jax.Array, batch_sum=_sum_rows):
+def position_totals(returns: jax.Array, mask: jax.Array):
   """(sum over rows of mask * R, number of unmasked rows), both [T]."""
-  return batch_sum(returns * mask), batch_sum(mask)
+  return (returns * mask).sum(axis=0), mask.sum(axis=0)
 
 
-def update_position_baseline(baseline: jax.Array, returns: jax.Array,
-                             mask: jax.Array, decay: float,
-                             batch_sum=_sum_rows) -> jax.Array:
+def update_position_baseline(baseline: jax.Array, total: jax.Array, count: jax.Array,
+                             decay: float) -> jax.Array:
   """A moving-average baseline per position, b_t <- decay b_t + (1 - decay)
-  mean_i R_it over the samples still running at t; b_t is kept where none is.
+  mean_i R_it over the samples still running at t (`total`, `count` from
+  `position_totals` over the batch); b_t is kept where none runs.
 
   With dense rewards and a discount, the returns' mean depends strongly on
   the position (a return near the end sums fewer rewards), so a scalar
@@ -110,37 +106,42 @@ def update_position_baseline(baseline: jax.Array, returns: jax.Array,
   baseline is the standard remedy (Greensmith, Bartlett & Baxter, JMLR 2004;
   Williams 1992 allows any baseline that does not depend on the action).
   """
-  total, count = position_mean(returns, mask, batch_sum)
   mean = total / jnp.maximum(count, 1.0)
   new = decay * baseline + (1.0 - decay) * mean
   return jnp.where(count > 0, new, baseline)
 
 
-def leave_one_out_baseline(returns: jax.Array, mask: jax.Array,
-                           batch_sum=_sum_rows) -> jax.Array:
+def leave_one_out_baseline(returns: jax.Array, mask: jax.Array, total: jax.Array,
+                           count: jax.Array) -> jax.Array:
   """b_it = mean of R_jt over the other running samples j != i at position t
-  ([B, T]; 0 where no other sample runs). Unbiased because b_it does not
-  depend on sample i (Kool, van Hoof & Welling, "Buy 4 REINFORCE samples, get
-  a baseline for free!", ICLR 2019 workshop; Mnih & Rezende 2016)."""
-  total, count = position_mean(returns, mask, batch_sum)
+  ([B, T]; 0 where no other sample runs), from the batch's `position_totals`.
+  Unbiased because b_it does not depend on sample i (Kool, van Hoof & Welling,
+  "Buy 4 REINFORCE samples, get a baseline for free!", ICLR 2019 workshop;
+  Mnih & Rezende 2016)."""
   others = count[None, :] - mask
   return jnp.where(others > 0, (total[None, :] - mask * returns)
                    / jnp.maximum(others, 1.0), 0.0)
 
 
-def normalize_advantages(advantages: jax.Array, mask: jax.Array,
-                         batch_sum=_sum_rows, eps: float = 1e-6) -> jax.Array:
-  """advantages / (std of the unmasked advantages + eps), not re-centred.
+def advantage_moments(advantages: jax.Array, mask: jax.Array) -> jax.Array:
+  """[number, sum, sum of squares] of the unmasked advantages (to be summed
+  over the batch, then given to `advantage_scale`)."""
+  a = advantages * mask
+  return jnp.stack([mask.sum(), a.sum(), (a * advantages).sum()])
 
-  Keeps the policy-gradient scale fixed when the discriminator wins and every
-  reward shrinks towards -1 (the usual advantage normalisation of PPO
-  implementations, Schulman et al. 2017, without its centring so that the
-  baseline option stays the only thing that centres).
+
+def advantage_scale(moments: jax.Array, eps: float = 1e-6) -> jax.Array:
+  """1 / (std of the unmasked advantages + eps), from the batch's moments.
+
+  Normalising the advantages keeps the policy-gradient scale fixed when the
+  discriminator wins and every reward shrinks towards -1 (the usual advantage
+  normalisation of PPO implementations, Schulman et al. 2017), here without
+  re-centring, so that the baseline option stays the only thing that centres.
   """
-  n = jnp.maximum(batch_sum(mask).sum(), 1.0)
-  mean = batch_sum(advantages * mask).sum() / n
-  var = batch_sum(jnp.square(advantages - mean) * mask).sum() / n
-  return advantages / (jnp.sqrt(var) + eps)
+  n = jnp.maximum(moments[0], 1.0)
+  mean = moments[1] / n
+  var = jnp.maximum(moments[2] / n - mean * mean, 0.0)
+  return 1.0 / (jnp.sqrt(var) + eps)
 
 
 def clipped_surrogate_loss(log_probs: jax.Array, old_log_probs: jax.Array,

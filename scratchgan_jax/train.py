@@ -259,28 +259,14 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
   return new_params, new_opt_state, metrics
 
 
-def _batch_sum(C: int, mesh):
-  """sum over the batch axis of [B, ...] as per-chunk sums added in a fixed
-  order: the same bits on every device count that divides C."""
-  return lambda x: _sum_chunks(_chunk(x, C).sum(axis=1), mesh)
-
-
-def _advantages(setup: Setup, mesh, returns, mask, baseline, mean_return):
-  """(advantages [B, T], new baseline) for the configured baseline type."""
-  cfg = setup.cfg
-  batch_sum = _batch_sum(setup.grad_chunks, mesh)
-  if cfg.baseline_type == 'scalar':  # the paper
-    baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
-    adv = returns - baseline
-  elif cfg.baseline_type == 'position':
-    baseline = losses.update_position_baseline(baseline, returns, mask,
-                                               cfg.baseline_decay, batch_sum)
-    adv = returns - baseline[None, :]
-  else:  # 'loo'
-    adv = returns - losses.leave_one_out_baseline(returns, mask, batch_sum)
-  if cfg.normalize_advantages:
-    adv = losses.normalize_advantages(adv, mask, batch_sum)
-  return adv, baseline
+def _batch_stat(fn, chunks, extras, C: int, mesh):
+  """sum over the batch of fn(*chunk, extras) computed chunk by chunk: each
+  chunk runs the same program on every device count, and the per-chunk
+  results are added in a fixed order, so the sum has the same bits on every
+  device count that divides C. Replicated inputs go in `extras` (not in a
+  closure: a captured array loses that guarantee)."""
+  return _sum_chunks(chunked_map(lambda _, c, e: fn(*c, e), None,
+                                 tuple(_chunk(x, C) for x in chunks), extras, mesh), mesh)
 
 
 def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
@@ -303,31 +289,61 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     rewards = losses.absorb_end(rewards, lengths)
   returns = losses.discounted_returns(rewards, cfg.gamma)
   mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
-  adv, baseline = _advantages(setup, mesh, returns, mask, baseline, mean_return)
-  K = cfg.gen_updates_per_batch
 
+  # The baseline, and the batch statistics the advantage options need. The
+  # advantage itself is computed inside each chunk's program (`advantage`).
+  totals = scale = None
+  if cfg.baseline_type == 'scalar':  # the paper
+    baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
+  else:
+    totals = _batch_stat(lambda r, m, _: losses.position_totals(r, m), (returns, mask),
+                         None, C, mesh)
+    if cfg.baseline_type == 'position':
+      baseline = losses.update_position_baseline(baseline, *totals, cfg.baseline_decay)
+
+  def advantage(returns_c, mask_c, baseline, totals, scale):
+    if cfg.baseline_type == 'scalar':
+      adv = returns_c - baseline
+    elif cfg.baseline_type == 'position':
+      adv = returns_c - baseline[None, :]
+    else:
+      adv = returns_c - losses.leave_one_out_baseline(returns_c, mask_c, *totals)
+    return adv if scale is None else adv * scale
+
+  if cfg.normalize_advantages:
+    scale = losses.advantage_scale(_batch_stat(
+        lambda r, m, e: losses.advantage_moments(advantage(r, m, *e, None), m),
+        (returns, mask), (baseline, totals), C, mesh))
+  K = cfg.gen_updates_per_batch
   if K > 1:  # the policy that drew the batch, for the clipped ratio
     old_lp = jax.lax.stop_gradient(chunked_map(
         lambda gp, c, k: setup.gen.log_prob(gp, c, k, True), gen_params,
         _chunk(fake, C), k_gen, mesh).reshape(B, T))
   else:
-    old_lp = jnp.zeros_like(adv)
+    old_lp = jnp.zeros_like(returns)
 
-  def chunk_loss(gp, chunk, key):
-    fake_c, adv_c, old_c, mask_c = chunk
+  def chunk_loss(gp, chunk, extras):
+    fake_c, returns_c, old_c, mask_c = chunk
+    key, b, tot, sc = extras
     lp = setup.gen.log_prob(gp, fake_c, key, True)
     if K == 1:  # the paper's REINFORCE loss
-      pg = losses.reinforce_loss(lp, adv_c, 0.0, cfg.gen_loss_reduction, batch_size=B)
+      if cfg.baseline_type == 'scalar' and sc is None:
+        pg = losses.reinforce_loss(lp, returns_c, b, cfg.gen_loss_reduction, batch_size=B)
+      else:
+        pg = losses.reinforce_loss(lp, advantage(returns_c, mask_c, b, tot, sc), 0.0,
+                                   cfg.gen_loss_reduction, batch_size=B)
       n_clip = jnp.zeros(())
     else:
       pg, n_clip = losses.clipped_surrogate_loss(
-          lp, old_c, adv_c, mask_c, cfg.ppo_clip, cfg.gen_loss_reduction, batch_size=B)
+          lp, old_c, advantage(returns_c, mask_c, b, tot, sc), mask_c, cfg.ppo_clip,
+          cfg.gen_loss_reduction, batch_size=B)
     return pg, jnp.stack([pg, -lp.sum(), n_clip])
 
-  chunks = tuple(_chunk(x, C) for x in (fake, adv, old_lp, mask))
+  chunks = tuple(_chunk(x, C) for x in (fake, returns, old_lp, mask))
+  extras = (k_gen, baseline, totals, scale)
   clip_frac = []
   for k in range(K):
-    grads, aux = chunked_grad(chunk_loss, gen_params, chunks, k_gen, mesh)
+    grads, aux = chunked_grad(chunk_loss, gen_params, chunks, extras, mesh)
     gen_params, gen_opt_state, l2 = _apply(setup.gen_opt, gen_opt_state, gen_params,
                                            grads, cfg.l2_gen, cfg.train_pretrained_embedding)
     if k == 0:
@@ -343,9 +359,8 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
       'sample_nll': first_aux[1] / n_tok,
       'sample_length': lengths.astype(jnp.float32).mean(),
   }
-  if cfg.baseline_type != 'scalar' or cfg.normalize_advantages:
-    metrics['advantage_std'] = jnp.sqrt(((adv - (adv * mask).sum() / n_tok) ** 2
-                                         * mask).sum() / n_tok)
+  if scale is not None:
+    metrics['advantage_scale'] = scale
   if K > 1:  # share of tokens whose ratio was clipped, over the later updates
     metrics['ppo_clip_frac'] = sum(clip_frac) / (len(clip_frac) * n_tok)
   return gen_params, gen_opt_state, baseline, metrics

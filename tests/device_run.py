@@ -2,6 +2,10 @@
 
     python tests/device_run.py N OUT.npz [objective]
 
+objective `gan+options`: the GAN with the beyond-the-paper options on
+(per-position baseline, normalised advantages, two clipped updates per batch);
+`gan+loo`: with the leave-one-out baseline.
+
 Writes the final parameters (flattened) to OUT.npz.
 """
 import os
@@ -24,6 +28,12 @@ SENTS = ['the cat sat on the mat', 'a dog ate the fish', 'the bird sang',
 def main():
   n, out = int(sys.argv[1]), sys.argv[2]
   objective = sys.argv[3] if len(sys.argv) > 3 else 'gan'
+  options = {}
+  if objective.startswith('gan+'):  # the beyond-the-paper options
+    options = {'gan+options': dict(baseline_type='position', normalize_advantages=True,
+                                   gen_updates_per_batch=2),
+               'gan+loo': dict(baseline_type='loo')}[objective]
+    objective = 'gan'
   assert len(jax.devices()) == n, jax.devices()
   tmp = out + '.txt'
   with open(tmp, 'w') as f:
@@ -32,7 +42,7 @@ def main():
                batch_size=16, gen_feature_size=16, num_layers_gen=2,
                disc_feature_size=16, trainable_embedding_size=8, gen_lr=1e-2,
                disc_lr=1e-2, objective=objective,
-               selection_metric='valid_nll', grad_chunks=8).validate()
+               selection_metric='valid_nll', grad_chunks=8, **options).validate()
   run = experiment.prepare(cfg)
   assert run.mesh.size == n
   state = parallel.replicate(train.init_state(run.setup, 0), run.mesh)
