@@ -8,9 +8,10 @@ their committed metrics.jsonl files (the beyond-the-paper candidates).
 
 Each positional argument is LABEL=GLOB (one metrics.jsonl per seed). Per
 label: the number of seeds, the final and best --metric over the run's
-evaluations, the final --second, the last step and the training minutes
-(from the logged steps_per_s; evaluation time not included), as mean ± sample
-std (n - 1) over seeds. Writes <out>/candidates.md and <out>/curves.png.
+evaluations, the final --second, the last step, the training minutes (from the
+logged steps_per_s; evaluation time not included) and the discriminator's mean
+D(fake) from --late_step on, as mean ± sample std (n - 1) over seeds, and the
+range of the logged mean sample length from --late_step on over all seeds. Writes <out>/candidates.md and <out>/curves.png.
 """
 import argparse
 import glob
@@ -22,7 +23,7 @@ from scratchgan_jax.sweep import read_metrics, sample_std  # noqa: E402
 from scratchgan_jax.writers import pyplot  # noqa: E402
 
 
-def run_stats(path, metric, second):
+def run_stats(path, metric, second, late_step):
   rows = read_metrics(path)
   evals = [r for r in rows if r.get('eval') and metric in r]
   train = [r for r in rows if not r.get('eval') and 'steps_per_s' in r]
@@ -30,7 +31,11 @@ def run_stats(path, metric, second):
   for r in train:
     seconds += (r['step'] - prev) / max(r['steps_per_s'], 1e-9)
     prev = r['step']
+  late = [r for r in train if r['step'] >= late_step and 'disc_prob_fake' in r]
+  d_fake = sum(r['disc_prob_fake'] for r in late) / len(late) if late else float('nan')
+  lengths = [r['sample_length'] for r in late] or [float('nan')]
   return {'final': evals[-1][metric], 'best': min(e[metric] for e in evals),
+          'd_fake': d_fake, 'len_lo': min(lengths), 'len_hi': max(lengths),
           'second': evals[-1].get(second, float('nan')), 'step': evals[-1]['step'],
           'minutes': seconds / 60, 'curve': [(e['step'], e[metric]) for e in evals]}
 
@@ -49,6 +54,8 @@ def main(argv=None):
   p.add_argument('--metric', default='nll_oracle', help='lower is better')
   p.add_argument('--second', default='nll_test')
   p.add_argument('--title', default='')
+  p.add_argument('--late_step', type=int, default=600,
+                 help='D(fake) and the sample-length range are read from this step on')
   p.add_argument('settings', nargs='+', help='LABEL=GLOB of metrics.jsonl files (split at the last =)')
   a = p.parse_args(argv)
   table = []
@@ -57,19 +64,22 @@ def main(argv=None):
     files = sorted(glob.glob(pattern))
     if not files:
       p.error(f'{s}: no file matches {pattern}')
-    table.append((label, files, [run_stats(f, a.metric, a.second) for f in files]))
+    table.append((label, files, [run_stats(f, a.metric, a.second, a.late_step) for f in files]))
   os.makedirs(a.out, exist_ok=True)
   d = 3 if a.metric == 'fed' else 2
   lines = [f'# {a.title or "Candidates"}', '',
            f'Mean ± sample std (n - 1) over seeds; lower is better. Made by '
            f'`scripts/candidates_report.py` from the files listed.', '',
            f'| setting | seeds | final {a.metric} | best {a.metric} | final {a.second} | '
-           'steps | training min | files |', '|---|---|---|---|---|---|---|---|']
+           f'steps | training min | D(fake) from step {a.late_step} | sample length from step '
+           f'{a.late_step} (min-max) | files |', '|---|---|---|---|---|---|---|---|---|---|']
   for label, files, st in table:
     lines.append(
         f'| {label} | {len(st)} | {fmt([x["final"] for x in st], d)} | '
         f'{fmt([x["best"] for x in st], d)} | {fmt([x["second"] for x in st], 2)} | '
         f'{fmt([x["step"] for x in st], 0)} | {fmt([x["minutes"] for x in st], 1)} | '
+        f'{fmt([x["d_fake"] for x in st], 2)} | '
+        f'{min(x["len_lo"] for x in st):.0f}-{max(x["len_hi"] for x in st):.0f} | '
         + ', '.join(f'`{os.path.relpath(f)}`' for f in files) + ' |')
   with open(os.path.join(a.out, 'candidates.md'), 'w', encoding='utf-8') as f:
     f.write('\n'.join(lines) + '\n')
