@@ -146,10 +146,11 @@ class Config:
                                   'against the policy that drew the batch.')
   ppo_clip: float = _f(0.2, 'Clip range of the probability ratio when '
                        '--gen_updates_per_batch > 1.')
-  disc_skip_below: float = _f(0.0, 'Skip the discriminator update of a step when '
-                              'its mean D(fake) on that batch is already below '
-                              'this (0: never; e.g. 0.1 keeps the discriminator '
-                              'from running away from the generator).')
+  disc_skip_margin: float = _f(0.0, 'Skip the discriminator update of a step when '
+                               'it already separates the batches by more than this: '
+                               'mean D(real) - mean D(fake) > margin, both measured '
+                               'before the update (0: never; e.g. 0.75 keeps the '
+                               'discriminator from running away from the generator).')
 
   # --- Loop ----------------------------------------------------------------
   batch_size: int = _f(512, 'Global batch size (split over all devices).')
@@ -296,15 +297,15 @@ class Config:
         raise ConfigError(f'--{name} must be >= 0')
     if not 0.0 < self.ppo_clip < 1.0:
       raise ConfigError(f'--ppo_clip={self.ppo_clip}: must be in (0, 1)')
-    if not 0.0 <= self.disc_skip_below < 1.0:
-      raise ConfigError(f'--disc_skip_below={self.disc_skip_below}: must be in '
+    if not 0.0 <= self.disc_skip_margin < 1.0:
+      raise ConfigError(f'--disc_skip_margin={self.disc_skip_margin}: must be in '
                         '[0, 1) (0: never skip)')
     if self.objective == 'mle' and (self.baseline_type != 'scalar' or
                                     self.normalize_advantages or
                                     self.gen_updates_per_batch > 1 or
-                                    self.disc_skip_below):
+                                    self.disc_skip_margin):
       raise ConfigError('--baseline_type/--normalize_advantages/'
-                        '--gen_updates_per_batch/--disc_skip_below apply to '
+                        '--gen_updates_per_batch/--disc_skip_margin apply to '
                         '--objective=gan only')
     sel = self.effective_selection_metric
     if sel == 'nll_oracle' and not self.is_oracle:

@@ -241,17 +241,24 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
                             (k_real, k_fake), mesh)
   new_params, new_opt_state, l2 = _apply(setup.disc_opt, disc_opt_state, disc_params,
                                          grads, cfg.l2_disc, cfg.train_pretrained_embedding)
-  prob_fake = aux[3] / jnp.maximum(aux[4], 1)  # before this update
+  prob_real = aux[1] / jnp.maximum(aux[2], 1)  # both before this update
+  prob_fake = aux[3] / jnp.maximum(aux[4], 1)
   metrics = {
       'disc_loss': aux[0] + l2,
       'disc_ce': aux[0],
-      'disc_prob_real': aux[1] / jnp.maximum(aux[2], 1),
+      'disc_prob_real': prob_real,
       'disc_prob_fake': prob_fake,
   }
-  if cfg.disc_skip_below > 0:
-    # The discriminator already wins on this batch: leave it (and Adam's
-    # moments and step count) as they are, so the generator can catch up.
-    skip = prob_fake < cfg.disc_skip_below
+  if cfg.disc_skip_margin > 0:
+    # The discriminator already wins on these batches: leave it (and Adam's
+    # moments and step count) as they are, so the generator can catch up. The
+    # rule reads both sides: a low D(fake) alone also describes a
+    # discriminator that calls everything fake, and freezing that one stops
+    # it for good (measured: RESULTS.md section 7). In the spirit of the
+    # update-balancing heuristics of GAN practice (e.g. the adaptive
+    # discriminator augmentation of Karras et al. 2020 steers by a measure of
+    # how far the discriminator has pulled ahead).
+    skip = prob_real - prob_fake > cfg.disc_skip_margin
     keep = lambda old, new: jax.tree.map(lambda o, n: jnp.where(skip, o, n), old, new)
     new_params = keep(disc_params, new_params)
     new_opt_state = keep(disc_opt_state, new_opt_state)
