@@ -16,4 +16,4 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "disc_lr=3e-3=$B/emnlp2017/disc_lr3e-3_s*_metrics.jsonl" \
   "normalize_advantages=$B/emnlp2017/norm_s*_metrics.jsonl" \
   "gen_updates_per_batch=2=$B/emnlp2017/ppo2_s*_metrics.jsonl" \
-  "disc_skip_below=0.1=$B/emnlp2017/skip0.1_s*_metrics.jsonl" > /dev/null
+  "disc_skip_margin=0.7=$B/emnlp2017/skip_margin0.7_s*_metrics.jsonl" > /dev/null
