@@ -239,3 +239,22 @@ def test_candidates_report_tabulates_final_and_best_over_seeds(tmp_path):
   assert a[1] == '2' and a[2] == '10.20 ± 0.28' and a[3] == '9.25 ± 0.35'  # n - 1
   b = next(l for l in lines if l.startswith('| b |')).split(' | ')
   assert b[1] == '1' and b[2] == '10.50' and b[3] == '10.50'
+
+
+def test_documents_agree_with_the_committed_result_tables():
+  """Every `<!-- begin: FILE -->` block of README/RESULTS/BENCHMARKS equals FILE."""
+  p = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'render_results.py'),
+                      '--check'], capture_output=True, text=True)
+  assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+
+
+def test_render_results_check_catches_a_drifted_number(tmp_path, monkeypatch):
+  sys.path.insert(0, os.path.join(REPO, 'scripts'))
+  import render_results  # pylint: disable=import-outside-toplevel
+  (tmp_path / 't.md').write_text('# T\n\n| a | 1.00 |\n')
+  monkeypatch.setattr(render_results, 'REPO', str(tmp_path))
+  doc = 'x\n<!-- begin: t.md -->\n| a | 1.01 |\n<!-- end: t.md -->\ny\n'
+  assert render_results.render(doc) == 'x\n<!-- begin: t.md -->\n| a | 1.00 |\n<!-- end: t.md -->\ny\n'
+  (tmp_path / 'RESULTS.md').write_text(doc)
+  assert render_results.main(['--check']) == 1
+  assert render_results.main([]) == 0 and render_results.main(['--check']) == 0
