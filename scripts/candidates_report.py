@@ -8,7 +8,8 @@ their committed metrics.jsonl files (the beyond-the-paper candidates).
 
 Each positional argument is LABEL=GLOB (one metrics.jsonl per seed). Per
 label: the number of seeds, the final and best --metric over the run's
-evaluations, the final --second, the last step, the training minutes (from the
+evaluations, the final and the worst (highest) --second over the evaluations
+(an early collapse the run recovers from shows there), the last step, the training minutes (from the
 logged steps_per_s; evaluation time not included) and the discriminator's mean
 D(fake) from --late_step on, as mean ± sample std (n - 1) over seeds, and the
 range of the logged mean sample length from --late_step on over all seeds. Writes <out>/candidates.md and <out>/curves.png.
@@ -37,6 +38,8 @@ def run_stats(path, metric, second, late_step):
   return {'final': evals[-1][metric], 'best': min(e[metric] for e in evals),
           'd_fake': d_fake, 'len_lo': min(lengths), 'len_hi': max(lengths),
           'second': evals[-1].get(second, float('nan')), 'step': evals[-1]['step'],
+          # An early collapse the run recovers from shows here, not in the final value.
+          'worst_second': max(e.get(second, float('nan')) for e in evals),
           'minutes': seconds / 60, 'curve': [(e['step'], e[metric]) for e in evals]}
 
 
@@ -71,12 +74,14 @@ def main(argv=None):
            f'Mean ± sample std (n - 1) over seeds; lower is better. Made by '
            f'`scripts/candidates_report.py` from the files listed.', '',
            f'| setting | seeds | final {a.metric} | best {a.metric} | final {a.second} | '
+           f'worst {a.second} | '
            f'steps | training min | D(fake) from step {a.late_step} | sample length from step '
-           f'{a.late_step} (min-max) | files |', '|---|---|---|---|---|---|---|---|---|---|']
+           f'{a.late_step} (min-max) | files |', '|---|---|---|---|---|---|---|---|---|---|---|']
   for label, files, st in table:
     lines.append(
         f'| {label} | {len(st)} | {fmt([x["final"] for x in st], d)} | '
         f'{fmt([x["best"] for x in st], d)} | {fmt([x["second"] for x in st], 2)} | '
+        f'{fmt([x["worst_second"] for x in st], 2)} | '
         f'{fmt([x["step"] for x in st], 0)} | {fmt([x["minutes"] for x in st], 1)} | '
         f'{fmt([x["d_fake"] for x in st], 2)} | '
         f'{min(x["len_lo"] for x in st):.0f}-{max(x["len_hi"] for x in st):.0f} | '
