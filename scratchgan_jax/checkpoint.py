@@ -208,25 +208,24 @@ class WorkdirLock:
     self.release()
 
 
-def read_meta(path: str) -> dict:
+def _read_npz(path: str, read):
+  """read(the open npz) for a checkpoint file, its failures as one-line errors."""
   try:
     with np.load(path, allow_pickle=False) as z:
-      return json.loads(bytes(z['__meta__']).decode('utf-8'))
+      return read(z)
   except FileNotFoundError:
     raise CheckpointError(f'{path}: checkpoint not found') from None
   except Exception as e:  # zipfile.BadZipFile, KeyError, ValueError...
     raise CheckpointError(f'{path}: not a scratchgan-jax checkpoint ({e})') from None
 
 
+def read_meta(path: str) -> dict:
+  return _read_npz(path, lambda z: json.loads(bytes(z['__meta__']).decode('utf-8')))
+
+
 def stored_shapes(path: str, suffix: str) -> dict[str, tuple[int, ...]]:
   """Shapes of the stored arrays whose names end with `suffix` (read lazily)."""
-  try:
-    with np.load(path, allow_pickle=False) as z:
-      return {k: z[k].shape for k in z.files if k.endswith(suffix)}
-  except FileNotFoundError:
-    raise CheckpointError(f'{path}: checkpoint not found') from None
-  except Exception as e:  # pylint: disable=broad-except
-    raise CheckpointError(f'{path}: not a scratchgan-jax checkpoint ({e})') from None
+  return _read_npz(path, lambda z: {k: z[k].shape for k in z.files if k.endswith(suffix)})
 
 
 def restore(path: str, template) -> tuple[object, dict]:

@@ -137,14 +137,19 @@ def _check_mode_flags(mode: str) -> None:
     raise ConfigError(f'--seed={flags.FLAGS.seed}: must be >= 0')
 
 
-def _flagfiles(argv: list[str]) -> list[str]:
+def _arg_values(argv: list[str], name: str) -> list[str]:
+  """Every value given to --NAME in argv (`--NAME=V` or `--NAME V`), in order."""
   out = []
   for i, a in enumerate(argv):
-    if a.startswith('--flagfile='):
+    if a.startswith(f'--{name}='):
       out.append(a.split('=', 1)[1])
-    elif a == '--flagfile' and i + 1 < len(argv):
+    elif a == f'--{name}' and i + 1 < len(argv):
       out.append(argv[i + 1])
   return out
+
+
+def _flagfiles(argv: list[str]) -> list[str]:
+  return _arg_values(argv, 'flagfile')
 
 
 def main(argv):
@@ -282,16 +287,6 @@ def _use_defaults_of(path: str) -> None:
   _DEFAULTS_FROM.append(path)
 
 
-def _arg_value(argv: list[str], name: str) -> str | None:
-  value = None
-  for i, a in enumerate(argv):
-    if a.startswith(f'--{name}='):
-      value = a.split('=', 1)[1]
-    elif a == f'--{name}' and i + 1 < len(argv):
-      value = argv[i + 1]
-  return value
-
-
 def _expand_experiments(argv: list[str]) -> list[str]:
   """--experiment=NAME -> --flagfile=<package>/experiments/NAME.cfg, in place."""
   out, skip = [], False
@@ -345,7 +340,7 @@ def run():
   argv = _expand_experiments(sys.argv)
   sampling = any(a.startswith(('--mode=s', '--mode=e')) for a in argv)
   if not _flagfiles(argv) and not sampling:
-    dataset = _arg_value(argv, 'dataset') or 'oracle'
+    dataset = (_arg_values(argv, 'dataset') or ['oracle'])[-1]
     name = {'oracle': DEFAULT_EXPERIMENT,
             'emnlp2017': EMNLP_EXPERIMENT}.get(dataset, TEXT_EXPERIMENT)
     _use_defaults_of(experiment_path(name))

@@ -180,14 +180,25 @@ def _check_workdir(cfg: Config, workdir: str, run: Run) -> None:
           f'{workdir} holds a run with a different config ('
           + ', '.join(f'--{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}' for k in diff[:5])
           + '); use a new --workdir to start another run')
-  vpath = os.path.join(workdir, 'vocab.json')
-  if run.dataset.vocab is not None and os.path.exists(vpath):
-    with open(vpath, encoding='utf-8') as f:
-      old_vocab = data_lib.Vocab.from_json(f.read())
+  old_vocab = read_workdir_vocab(workdir)
+  if run.dataset.vocab is not None and old_vocab is not None:
     if old_vocab != run.dataset.vocab:
-      raise ConfigError(f'{vpath}: the vocabulary of this workdir ({len(old_vocab)} '
-                        f'words) does not match the data ({len(run.dataset.vocab)} '
-                        'words); use a new --workdir')
+      raise ConfigError(f'{_vocab_path(workdir)}: the vocabulary of this workdir '
+                        f'({len(old_vocab)} words) does not match the data '
+                        f'({len(run.dataset.vocab)} words); use a new --workdir')
+
+
+def _vocab_path(workdir: str) -> str:
+  return os.path.join(workdir, 'vocab.json')
+
+
+def read_workdir_vocab(workdir: str) -> data_lib.Vocab | None:
+  """The vocabulary a text run stored in its workdir (None if there is none)."""
+  path = _vocab_path(workdir)
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    return data_lib.Vocab.from_json(f.read())
 
 
 def _evaluate(run: Run, gen_params, step: int, workdir: str | None) -> dict:
@@ -264,7 +275,7 @@ def _open_workdir(run: Run, workdir: str, chief: bool):
     writers.log_to_file(workdir)
     ckpt_lib.atomic_write_text(os.path.join(workdir, 'config.json'), cfg.to_json())
     if run.dataset.vocab is not None:
-      ckpt_lib.atomic_write_text(os.path.join(workdir, 'vocab.json'),
+      ckpt_lib.atomic_write_text(_vocab_path(workdir),
                                  run.dataset.vocab.to_json())
   writer = writers.MetricWriter(workdir, enabled=chief)
   vocab_fp = run.dataset.vocab.fingerprint() if run.dataset.vocab else 'oracle'
@@ -496,11 +507,10 @@ def _run_from_workdir(cfg: Config, workdir: str, path: str) -> Run:
   sampling needs, without the training data or the oracle's files."""
   vocab = None
   if not cfg.is_oracle:
-    vpath = os.path.join(workdir, 'vocab.json')
-    if not os.path.exists(vpath):
-      raise ConfigError(f'{vpath}: not found; a text run keeps its vocabulary there')
-    with open(vpath, encoding='utf-8') as f:
-      vocab = data_lib.Vocab.from_json(f.read())
+    vocab = read_workdir_vocab(workdir)
+    if vocab is None:
+      raise ConfigError(f'{_vocab_path(workdir)}: not found; a text run keeps its '
+                        'vocabulary there')
   bias = ckpt_lib.stored_shapes(path, ".gen_params['generator']['out_bias']")
   if not bias:
     raise ckpt_lib.CheckpointError(f'{path}: not a scratchgan-jax checkpoint (no '
@@ -532,11 +542,10 @@ def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
   path = resolve_checkpoint(workdir, checkpoint, prefer_best)
   if with_data:
     run = prepare(cfg, training=False)
-    vpath = os.path.join(workdir, 'vocab.json')
-    if run.dataset.vocab is not None and os.path.exists(vpath):
-      with open(vpath, encoding='utf-8') as f:
-        if data_lib.Vocab.from_json(f.read()) != run.dataset.vocab:
-          raise ConfigError(f'{vpath}: the run vocabulary does not match the data')
+    stored = read_workdir_vocab(workdir)
+    if run.dataset.vocab is not None and stored is not None and stored != run.dataset.vocab:
+      raise ConfigError(f'{_vocab_path(workdir)}: the run vocabulary does not match the '
+                        'data')
   else:
     run = _run_from_workdir(cfg, workdir, path)
   template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))

@@ -333,17 +333,13 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     fake_c, returns_c, old_c, mask_c = chunk
     key, b, tot, sc = extras
     lp = setup.gen.log_prob(gp, fake_c, key, True)
+    adv = advantage(returns_c, mask_c, b, tot, sc)
     if K == 1:  # the paper's REINFORCE loss
-      if cfg.baseline_type == 'scalar' and sc is None:
-        pg = losses.reinforce_loss(lp, returns_c, b, cfg.gen_loss_reduction, batch_size=B)
-      else:
-        pg = losses.reinforce_loss(lp, advantage(returns_c, mask_c, b, tot, sc), 0.0,
-                                   cfg.gen_loss_reduction, batch_size=B)
+      pg = losses.reinforce_loss(lp, adv, 0.0, cfg.gen_loss_reduction, batch_size=B)
       n_clip = jnp.zeros(())
     else:
-      pg, n_clip = losses.clipped_surrogate_loss(
-          lp, old_c, advantage(returns_c, mask_c, b, tot, sc), mask_c, cfg.ppo_clip,
-          cfg.gen_loss_reduction, batch_size=B)
+      pg, n_clip = losses.clipped_surrogate_loss(lp, old_c, adv, mask_c, cfg.ppo_clip,
+                                                 cfg.gen_loss_reduction, batch_size=B)
     return pg, jnp.stack([pg, -lp.sum(), n_clip])
 
   chunks = tuple(_chunk(x, C) for x in (fake, returns, old_lp, mask))
@@ -353,13 +349,13 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     grads, aux = chunked_grad(chunk_loss, gen_params, chunks, extras, mesh)
     gen_params, gen_opt_state, l2 = _apply(setup.gen_opt, gen_opt_state, gen_params,
                                            grads, cfg.l2_gen, cfg.train_pretrained_embedding)
-    if k == 0:
-      first_aux = aux
+    if k == 0:  # the loss reported is the first update's (on the sampling policy)
+      first_aux, first_l2 = aux, l2
     else:
       clip_frac.append(aux[2])
   n_tok = jnp.maximum(mask.sum(), 1)
   metrics = {
-      'gen_loss': first_aux[0] + l2,
+      'gen_loss': first_aux[0] + first_l2,
       'reward': (rewards * mask).sum() / n_tok,
       'return': mean_return,
       'baseline': baseline.mean(),
