@@ -146,6 +146,10 @@ class Config:
                                   'against the policy that drew the batch.')
   ppo_clip: float = _f(0.2, 'Clip range of the probability ratio when '
                        '--gen_updates_per_batch > 1.')
+  entropy_bonus: float = _f(0.0, 'Weight of an entropy bonus in the generator '
+                            'loss: minus this times the exact entropy of each '
+                            "step's distribution, reduced like the REINFORCE "
+                            'loss (0: none, the paper).')
   disc_skip_margin: float = _f(0.0, 'Skip the discriminator update of a step when '
                                'it already separates the batches by more than this: '
                                'mean D(real) - mean D(fake) > margin, both measured '
@@ -292,7 +296,7 @@ class Config:
     for name in ('gen_lr', 'disc_lr'):
       if getattr(self, name) <= 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
-    for name in ('l2_gen', 'l2_disc'):
+    for name in ('l2_gen', 'l2_disc', 'entropy_bonus'):
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name} must be >= 0')
     if not 0.0 < self.ppo_clip < 1.0:
@@ -303,10 +307,10 @@ class Config:
     if self.objective == 'mle' and (self.baseline_type != 'scalar' or
                                     self.normalize_advantages or
                                     self.gen_updates_per_batch > 1 or
-                                    self.disc_skip_margin):
+                                    self.disc_skip_margin or self.entropy_bonus):
       raise ConfigError('--baseline_type/--normalize_advantages/'
-                        '--gen_updates_per_batch/--disc_skip_margin apply to '
-                        '--objective=gan only')
+                        '--gen_updates_per_batch/--disc_skip_margin/--entropy_bonus '
+                        'apply to --objective=gan only')
     sel = self.effective_selection_metric
     if sel == 'nll_oracle' and not self.is_oracle:
       raise ConfigError('--selection_metric=nll_oracle needs --dataset=oracle')

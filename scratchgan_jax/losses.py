@@ -170,3 +170,26 @@ def clipped_surrogate_loss(log_probs: jax.Array, old_log_probs: jax.Array,
   if reduction == 'mean':
     return total / (B * log_probs.shape[1]), n_clipped
   raise ValueError(f'unknown reduction {reduction!r}')
+
+
+def entropy_bonus_loss(entropy: jax.Array, weight: float, reduction: str = 'sum',
+                       batch_size: int | None = None) -> jax.Array:
+  """-weight * H_t, reduced like `reinforce_loss` (`entropy` [B, T], zero past
+  PAD): added to the policy-gradient loss, it rewards the generator for
+  keeping each step's distribution spread out.
+
+  The entropy bonus of policy-gradient methods (Williams & Peng, "Function
+  optimization using connectionist reinforcement learning algorithms",
+  Connection Science 1991; Mnih et al., "Asynchronous methods for deep
+  reinforcement learning", ICML 2016), here with the exact entropy of each
+  step's distribution over the vocabulary along the sampled prefix (the
+  prefix is treated as given, as in those methods). It works against the
+  mode dropping a winning discriminator drives the generator to.
+  """
+  B = entropy.shape[0] if batch_size is None else batch_size
+  total = -weight * entropy.sum()
+  if reduction == 'sum':
+    return total / B
+  if reduction == 'mean':
+    return total / (B * entropy.shape[1])
+  raise ValueError(f'unknown reduction {reduction!r}')

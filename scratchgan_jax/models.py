@@ -348,6 +348,15 @@ class Generator(hk.Module):
     lp = jax.nn.log_softmax(logits, axis=-1)
     return take_token(lp, sequence) * sequence_mask(sequence, self.eos)
 
+  def log_prob_entropy(self, sequence: jax.Array, is_training: bool = False):
+    """(log p(x_t | x_<t), H(p(. | x_<t))) [B, T] each, from one teacher-forced
+    pass; both zero past the first PAD. H is the exact entropy of the step's
+    distribution over the whole vocabulary, in nats."""
+    lp = jax.nn.log_softmax(self.logits(sequence, is_training), axis=-1)
+    mask = sequence_mask(sequence, self.eos)
+    entropy = -(jnp.exp(lp) * lp).sum(axis=-1)
+    return take_token(lp, sequence) * mask, entropy * mask
+
   def sample(self, keys: jax.Array, batch_size: int, temperature: float = 1.0):
     """Draws `batch_size` sequences per key of `keys` [n], in one pass.
 
@@ -397,6 +406,7 @@ class GeneratorFns(NamedTuple):
   sample: Callable
   log_prob: Callable
   logits: Callable
+  log_prob_entropy: Callable
 
 
 def make_generator(vocab_size: int, max_length: int, *, feature_size: int = 512,
@@ -416,10 +426,10 @@ def make_generator(vocab_size: int, max_length: int, *, feature_size: int = 512,
     def init(sequence):
       return g.log_prob(sequence)
 
-    return init, (g.sample, g.log_prob, g.logits)
+    return init, (g.sample, g.log_prob, g.logits, g.log_prob_entropy)
 
   t = hk.multi_transform(f)
-  sample_apply, log_prob_apply, logits_apply = t.apply
+  sample_apply, log_prob_apply, logits_apply, log_prob_entropy_apply = t.apply
   dummy = jnp.zeros((1, max_length), jnp.int32)
 
   def init(rng):
@@ -439,7 +449,10 @@ def make_generator(vocab_size: int, max_length: int, *, feature_size: int = 512,
   def logits(params, sequence):
     return logits_apply(params, None, sequence)
 
-  return GeneratorFns(init, sample, log_prob, logits)
+  def log_prob_entropy(params, sequence, rng=None, is_training: bool = False):
+    return log_prob_entropy_apply(params, rng, sequence, is_training)
+
+  return GeneratorFns(init, sample, log_prob, logits, log_prob_entropy)
 
 
 # ----------------------------------------------------------------------------

@@ -332,7 +332,10 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   def chunk_loss(gp, chunk, extras):
     fake_c, returns_c, old_c, mask_c = chunk
     key, b, tot, sc = extras
-    lp = setup.gen.log_prob(gp, fake_c, key, True)
+    if cfg.entropy_bonus:
+      lp, ent = setup.gen.log_prob_entropy(gp, fake_c, key, True)
+    else:
+      lp, ent = setup.gen.log_prob(gp, fake_c, key, True), jnp.zeros(())
     adv = advantage(returns_c, mask_c, b, tot, sc)
     if K == 1:  # the paper's REINFORCE loss
       pg = losses.reinforce_loss(lp, adv, 0.0, cfg.gen_loss_reduction, batch_size=B)
@@ -340,7 +343,10 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     else:
       pg, n_clip = losses.clipped_surrogate_loss(lp, old_c, adv, mask_c, cfg.ppo_clip,
                                                  cfg.gen_loss_reduction, batch_size=B)
-    return pg, jnp.stack([pg, -lp.sum(), n_clip])
+    if cfg.entropy_bonus:
+      pg = pg + losses.entropy_bonus_loss(ent, cfg.entropy_bonus, cfg.gen_loss_reduction,
+                                          batch_size=B)
+    return pg, jnp.stack([pg, -lp.sum(), n_clip, ent.sum()])
 
   chunks = tuple(_chunk(x, C) for x in (fake, returns, old_lp, mask))
   extras = (k_gen, baseline, totals, scale)
@@ -364,6 +370,8 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   }
   if scale is not None:
     metrics['advantage_scale'] = scale
+  if cfg.entropy_bonus:  # mean entropy per generated token, in nats
+    metrics['gen_entropy'] = first_aux[3] / n_tok
   if K > 1:  # share of tokens whose ratio was clipped, over the later updates
     metrics['ppo_clip_frac'] = sum(clip_frac) / (len(clip_frac) * n_tok)
   return gen_params, gen_opt_state, baseline, metrics

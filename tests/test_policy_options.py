@@ -148,7 +148,7 @@ def test_one_update_per_batch_is_the_papers_step_and_more_updates_move_further(t
 
 @pytest.mark.parametrize('options', [
     dict(baseline_type='position'), dict(baseline_type='loo', normalize_advantages=True),
-    dict(gen_updates_per_batch=2)])
+    dict(gen_updates_per_batch=2), dict(entropy_bonus=0.05)])
 def test_options_are_independent_of_the_chunk_count(tiny_corpus, options):
   """The batch sums behind the new baselines and the normalisation go
   through per-chunk programs and fixed-order chunk sums: 1 and 4 chunks agree
@@ -170,3 +170,50 @@ def test_options_are_rejected_for_mle_and_out_of_range(tiny_corpus):
     tiny_config(*tiny_corpus, ppo_clip=1.5)
   with pytest.raises(ConfigError, match='disc_skip_margin'):
     tiny_config(*tiny_corpus, disc_skip_margin=-0.1)
+  with pytest.raises(ConfigError, match='objective=gan only'):
+    tiny_config(*tiny_corpus, objective='mle', entropy_bonus=0.01)
+  with pytest.raises(ConfigError, match='entropy_bonus'):
+    tiny_config(*tiny_corpus, entropy_bonus=-0.01)
+
+
+def test_step_entropy_is_minus_sum_p_log_p_of_each_step_and_zero_past_pad(tiny_corpus):
+  cfg = tiny_config(*tiny_corpus)
+  run = experiment.prepare(cfg)
+  params = train.init_state(run.setup, 0).gen_params
+  gen = run.setup.gen
+  seq, _ = gen.sample(params, jax.random.key(3), 6)
+  seq = np.array(seq)
+  seq[0, 2:] = 0  # a short row: PAD from position 2 on
+  lp, ent = map(np.asarray, gen.log_prob_entropy(params, jnp.asarray(seq)))
+  logits = np.asarray(gen.logits(params, jnp.asarray(seq)), np.float64)
+  np.testing.assert_allclose(lp, np.asarray(gen.log_prob(params, jnp.asarray(seq))),
+                             rtol=1e-6, atol=1e-6)
+  B, T = seq.shape
+  for i in range(B):
+    ended = False
+    for t in range(T):
+      if ended:
+        assert ent[i, t] == 0.0 and lp[i, t] == 0.0
+        continue
+      p = np.exp(logits[i, t] - logits[i, t].max())
+      p /= p.sum()
+      np.testing.assert_allclose(ent[i, t], -(p * np.log(p)).sum(), rtol=1e-4)
+      ended = seq[i, t] == 0  # the first PAD itself is scored, as in log_prob
+
+
+def test_entropy_bonus_raises_the_generators_entropy(tiny_corpus):
+  """One update with a large bonus leaves the generator's per-step
+  distributions more spread out than the paper's update from the same state."""
+  def entropy_after(bonus):
+    cfg = tiny_config(*tiny_corpus, entropy_bonus=bonus, gen_lr=3e-2)
+    _, state, m = _step(cfg, n=3)
+    run = experiment.prepare(cfg)
+    params = jax.tree.map(jnp.asarray, state.gen_params)
+    seq, _ = run.setup.gen.sample(params, jax.random.key(5), 32)
+    _, ent = run.setup.gen.log_prob_entropy(params, seq)
+    mask = np.asarray(ent) > 0
+    return float(np.asarray(ent)[mask].mean()), m
+  base, m0 = entropy_after(0.0)
+  high, m1 = entropy_after(5.0)
+  assert high > base + 1e-3
+  assert 'gen_entropy' not in m0 and float(m1['gen_entropy']) > 0
