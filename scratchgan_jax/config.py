@@ -135,7 +135,10 @@ class Config:
                           'one moving average of the mean return), `position` '
                           '(a moving average per time step) or `loo` (leave-one-'
                           'out: the mean return of the other samples at the same '
-                          'step; no moving average).', ('scalar', 'position', 'loo'))
+                          'step; no moving average) or `prefix` (the return the '
+                          "discriminator's score of the prefix x_<t predicts, plus "
+                          'a moving average per position of what is left).',
+                          ('scalar', 'position', 'loo', 'prefix'))
   normalize_advantages: bool = _f(False, 'Divide the advantages (return - '
                                   'baseline) by their standard deviation over '
                                   'the batch, so the generator signal keeps its '

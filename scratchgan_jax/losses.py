@@ -111,6 +111,21 @@ def update_position_baseline(baseline: jax.Array, total: jax.Array, count: jax.A
   return jnp.where(count > 0, new, baseline)
 
 
+def prefix_value(rewards: jax.Array, gamma: float) -> jax.Array:
+  """v_t = G_t r_{t-1} [B, T] (v_0 = 0), G_t = sum_{k < T - t} gamma^k: the
+  return from step t on if every later reward stayed at the reward of the
+  prefix x_<t. It depends on the prefix only, so subtracting it from R_t is an
+  unbiased baseline (a state-dependent baseline, Williams 1992; Sutton et al.,
+  NeurIPS 2000) -- here a free critic: the recurrent discriminator's own score
+  of the prefix, in the spirit of MaskGAN's learned critic (Fedus, Goodfellow
+  & Dai, ICLR 2018). What is left, R_t - v_t, is how far the discriminator's
+  opinion moved after x_t, not how bad the prefix already was."""
+  T = rewards.shape[1]
+  G = discounted_returns(jnp.ones((1, T), rewards.dtype), gamma)[0]
+  prev = jnp.concatenate([jnp.zeros_like(rewards[:, :1]), rewards[:, :-1]], axis=1)
+  return G[None, :] * prev
+
+
 def leave_one_out_baseline(returns: jax.Array, mask: jax.Array, total: jax.Array,
                            count: jax.Array) -> jax.Array:
   """b_it = mean of R_jt over the other running samples j != i at position t

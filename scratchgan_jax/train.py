@@ -132,7 +132,7 @@ def init_state(setup: Setup, seed: int) -> TrainState:
 
 def baseline_shape(cfg: Config) -> tuple[int, ...]:
   """() for the paper's scalar baseline, (T,) for one per position."""
-  return (cfg.sequence_length,) if cfg.baseline_type == 'position' else ()
+  return (cfg.sequence_length,) if cfg.baseline_type in ('position', 'prefix') else ()
 
 
 # ----------------------------------------------------------------------------
@@ -296,6 +296,10 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     rewards = losses.absorb_end(rewards, lengths)
   returns = losses.discounted_returns(rewards, cfg.gamma)
   mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
+  if cfg.baseline_type == 'prefix':
+    # The prefix's predicted return is subtracted first; the per-position
+    # baseline below then works on what is left (the same code as `position`).
+    returns = returns - losses.prefix_value(rewards, cfg.gamma)
 
   # The baseline, and the batch statistics the advantage options need. The
   # advantage itself is computed inside each chunk's program (`advantage`).
@@ -305,13 +309,13 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   else:
     totals = _batch_stat(lambda r, m, _: losses.position_totals(r, m), (returns, mask),
                          None, C, mesh)
-    if cfg.baseline_type == 'position':
+    if cfg.baseline_type in ('position', 'prefix'):
       baseline = losses.update_position_baseline(baseline, *totals, cfg.baseline_decay)
 
   def advantage(returns_c, mask_c, baseline, totals, scale):
     if cfg.baseline_type == 'scalar':
       adv = returns_c - baseline
-    elif cfg.baseline_type == 'position':
+    elif cfg.baseline_type in ('position', 'prefix'):
       adv = returns_c - baseline[None, :]
     else:
       adv = returns_c - losses.leave_one_out_baseline(returns_c, mask_c, *totals)

@@ -4,7 +4,8 @@
 
 objective `gan+options`: the GAN with the beyond-the-paper options on
 (per-position baseline, normalised advantages, two clipped updates per batch);
-`gan+loo`: with the leave-one-out baseline.
+`gan+loo`: with the leave-one-out baseline; `gan+prefix`: with the prefix
+baseline and an entropy bonus.
 
 Writes the final parameters (flattened) to OUT.npz.
 """
@@ -32,7 +33,8 @@ def main():
   if objective.startswith('gan+'):  # the beyond-the-paper options
     options = {'gan+options': dict(baseline_type='position', normalize_advantages=True,
                                    gen_updates_per_batch=2),
-               'gan+loo': dict(baseline_type='loo')}[objective]
+               'gan+loo': dict(baseline_type='loo'),
+               'gan+prefix': dict(baseline_type='prefix', entropy_bonus=0.05)}[objective]
     objective = 'gan'
   assert len(jax.devices()) == n, jax.devices()
   tmp = out + '.txt'

@@ -52,6 +52,23 @@ def test_leave_one_out_baseline_is_the_mean_of_the_other_running_samples():
   np.testing.assert_allclose(loo(bumped)[0], got[0], rtol=1e-6)
 
 
+def test_prefix_value_is_the_return_of_the_prefix_reward_held_to_the_end():
+  rewards, _ = _returns_and_mask(5)
+  B, T = rewards.shape
+  gamma = 0.6
+  got = np.asarray(losses.prefix_value(jnp.asarray(rewards), gamma))
+  for i in range(B):
+    assert got[i, 0] == 0.0
+    for t in range(1, T):
+      want = sum(gamma ** k * rewards[i, t - 1] for k in range(T - t))
+      np.testing.assert_allclose(got[i, t], want, rtol=1e-5, atol=1e-6)
+  # It reads the prefix only: the reward of step t moves v at t + 1, not at t.
+  bumped = rewards.copy()
+  bumped[:, 3] += 1.0
+  diff = np.asarray(losses.prefix_value(jnp.asarray(bumped), gamma)) - got
+  assert not diff[:, :4].any() and diff[:, 4].all() and not diff[:, 5:].any()
+
+
 def test_normalized_advantages_have_unit_std_over_valid_tokens_and_keep_sign():
   adv, mask = _returns_and_mask(2)
   adv = 0.01 * adv + 0.003  # a discriminator that wins: tiny, shifted signal
@@ -148,7 +165,7 @@ def test_one_update_per_batch_is_the_papers_step_and_more_updates_move_further(t
 
 @pytest.mark.parametrize('options', [
     dict(baseline_type='position'), dict(baseline_type='loo', normalize_advantages=True),
-    dict(gen_updates_per_batch=2), dict(entropy_bonus=0.05)])
+    dict(gen_updates_per_batch=2), dict(entropy_bonus=0.05), dict(baseline_type='prefix')])
 def test_options_are_independent_of_the_chunk_count(tiny_corpus, options):
   """The batch sums behind the new baselines and the normalisation go
   through per-chunk programs and fixed-order chunk sums: 1 and 4 chunks agree
@@ -158,7 +175,7 @@ def test_options_are_independent_of_the_chunk_count(tiny_corpus, options):
   _, four, m4 = _step(base.replace(grad_chunks=4), n=2)
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
     np.testing.assert_allclose(a, b, rtol=3e-4, atol=2e-5)
-  if options.get('baseline_type') == 'position':
+  if options.get('baseline_type') in ('position', 'prefix'):
     assert one.baseline.shape == (base.max_length,)
 
 
