@@ -46,3 +46,44 @@ def tiny_config(train, valid, **kw):
               num_eval_samples=16, selection_metric='valid_nll')
   base.update(kw)
   return Config(**base).validate()
+
+
+# ----------------------------------------------------------------------------
+# With SCRATCHGAN_RECORD_SUITE=FILE, a session appends one JSON line to FILE:
+# which tests it selected (-m), how many passed / failed / were skipped, and its
+# wall time, with the commit, date, machine and library versions
+# (benchmarks/suite_report.py renders the README's table from it).
+
+_SESSION = {}
+
+
+def pytest_sessionstart(session):
+  import time
+  _SESSION['start'] = time.time()
+
+
+def pytest_sessionfinish(session, exitstatus):
+  out = os.environ.get('SCRATCHGAN_RECORD_SUITE')
+  if not out or hasattr(session.config, 'workerinput'):  # the controller writes, not workers
+    return
+  import datetime
+  import json
+  import platform
+  import time
+
+  import jax
+  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+  import host
+  reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+  stats = reporter.stats if reporter else {}
+  count = lambda k: len(stats.get(k, []))
+  row = dict(suite=session.config.getoption('markexpr') or 'all',
+             passed=count('passed'), failed=count('failed'), skipped=count('skipped'),
+             errors=len(stats.get('error', [])), exitstatus=int(exitstatus),
+             seconds=round(time.time() - _SESSION.get('start', time.time()), 1),
+             workers=getattr(session.config.option, 'numprocesses', None) or 1,
+             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+             cpus=os.cpu_count(), python=platform.python_version(), jax=jax.__version__,
+             pytest=pytest.__version__, **host.describe())
+  with open(out, 'a', encoding='utf-8') as f:
+    f.write(json.dumps(row) + '\n')

@@ -258,3 +258,13 @@ def test_render_results_check_catches_a_drifted_number(tmp_path, monkeypatch):
   (tmp_path / 'RESULTS.md').write_text(doc)
   assert render_results.main(['--check']) == 1
   assert render_results.main([]) == 0 and render_results.main(['--check']) == 0
+
+
+def test_the_summary_table_is_what_its_script_makes_from_the_files():
+  """results/summary.md (the README's table) equals summary_report.py's output
+  from the committed metrics, so the front page cannot drift from the runs."""
+  p = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'summary_report.py')],
+                     capture_output=True, text=True)
+  assert p.returncode == 0, p.stderr
+  with open(os.path.join(REPO, 'results', 'summary.md'), encoding='utf-8') as f:
+    assert p.stdout == f.read()
