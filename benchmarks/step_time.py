@@ -31,6 +31,10 @@ PRESETS = {
     'paper': dict(batch_size=512, max_length=52, vocab=5700, gen_feature_size=512,
                   num_layers_gen=2, disc_feature_size=512, trainable_embedding_size=64,
                   pretrained_dim=300),
+    # experiments/emnlp2017_small_scratchgan.cfg: the real-text CPU experiment.
+    'emnlp2017-small': dict(batch_size=128, max_length=52, vocab=5596, gen_feature_size=256,
+                            num_layers_gen=1, disc_feature_size=128,
+                            trainable_embedding_size=64, pretrained_dim=0),
     'cpu-bench': dict(batch_size=64, max_length=52, vocab=5000, gen_feature_size=256,
                       num_layers_gen=2, disc_feature_size=256,
                       trainable_embedding_size=64, pretrained_dim=0),
@@ -170,7 +174,8 @@ def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
 
 def main():
   p = argparse.ArgumentParser()
-  p.add_argument('--preset', default='cpu-bench', choices=['paper', 'cpu-bench', 'sweep'])
+  p.add_argument('--preset', default='cpu-bench',
+                 choices=['paper', 'cpu-bench', 'emnlp2017-small', 'sweep'])
   p.add_argument('--steps', type=int, default=10)
   p.add_argument('--grad_chunks', type=int, default=0,
                  help='0: the device count (fastest invariant setting)')
