@@ -247,7 +247,26 @@ def _run(user_errors):
       # Scoring a file of samples with no training run: the dataset flags alone
       # define the references; the workdir receives eval/ only.
       data_cfg = config_from_flags()
-    evaluate.main_from_flags(workdir, flags.FLAGS, CHECKPOINT.value, data_cfg)
+    evaluate.main(workdir, _eval_options(), data_cfg)
+
+
+def _eval_options():
+  from scratchgan_jax import evaluate
+  f = flags.FLAGS
+  temps = ()
+  if f.temperatures:
+    try:
+      temps = (evaluate.DEFAULT_TEMPERATURES if f.temperatures == 'default'
+               else tuple(float(t) for t in f.temperatures.split(',')))
+    except ValueError:
+      raise ConfigError(f'--temperatures={f.temperatures!r}: expected '
+                        'comma-separated numbers') from None
+  return evaluate.EvalOptions(
+      metrics=tuple(m for m in f.metrics.split(',') if m), checkpoint=CHECKPOINT.value,
+      samples_path=f.samples_path, num_samples=f.eval_num_samples,
+      temperature=TEMPERATURE.value, temperatures=temps,
+      compare_workdir=f.compare_workdir, seed=f.seed, fed_encoder=f.fed_encoder,
+      lm_steps=f.lm_steps)
 
 
 def _parse_flags(argv):

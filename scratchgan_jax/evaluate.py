@@ -11,9 +11,11 @@ result records the sample and reference counts and the tokenisation.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
+from typing import Callable
 
 from absl import logging
 import numpy as np
@@ -28,143 +30,224 @@ from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax.config import Config, ConfigError
 from scratchgan_jax.writers import pyplot
 
-ALL_TEXT = ('bleu', 'self_bleu', 'fed', 'ppl', 'length', 'novelty', 'neighbours')
-SWEEP_TEXT = ('bleu', 'self_bleu', 'fed', 'lm', 'rlm')
 DEFAULT_TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
-SWEEP_ORACLE = ('nll_oracle', 'lm', 'rlm')
-ALL_ORACLE = ('nll_oracle', 'nll_test', 'length')
 
 
-ORACLE_OK = ('nll_oracle', 'nll_test', 'length', 'novelty', 'lm', 'rlm')
-TEXT_ONLY = ('bleu', 'self_bleu', 'fed', 'ppl', 'neighbours')
-KNOWN = tuple(dict.fromkeys(ORACLE_OK + TEXT_ONLY))
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+  """What `--mode=evaluate` does; the command line fills it from its flags."""
+  metrics: tuple[str, ...] = ()  # () -> every metric whose `default` holds
+  checkpoint: str = ''
+  samples_path: str = ''  # score this file instead of the model's samples
+  num_samples: int = 10000
+  temperature: float = 1.0
+  temperatures: tuple[float, ...] = ()  # a sweep instead of one evaluation
+  compare_workdir: str = ''  # a second run drawn on the sweep's axes
+  seed: int = 0
+  fed_encoder: str = 'use'
+  lm_steps: int = 2000
+  max_references: int = 10000
+  num_neighbours: int = 5
 
 
-def _check_metric_names(names, oracle: bool) -> None:
-  for name in names:
-    if name not in KNOWN:
-      raise ConfigError(f'--metrics: unknown metric {name!r} (known: {", ".join(KNOWN)})')
-    if oracle and name not in ORACLE_OK:
-      raise ConfigError(f'--metrics={name}: not defined on the oracle (token ids, no '
-                        f'text references); use {", ".join(ORACLE_OK)}')
-    if not oracle and name in ('nll_oracle', 'nll_test'):
+@dataclasses.dataclass
+class _Inputs:
+  """What the metrics read: the run, the samples and the references."""
+  workdir: str
+  run: object
+  params: object
+  opts: EvalOptions
+  samples: list  # token lists (words, or token ids as strings on the oracle)
+  toks: np.ndarray | None  # the same as ids when the model drew them
+  refs: list  # validation sentences (text)
+  from_file: bool
+
+  @property
+  def ds(self):
+    return self.run.dataset
+
+  def ids(self) -> np.ndarray:
+    if self.toks is None:
+      self.toks = (np.asarray(self.samples, np.int32) if self.ds.vocab is None
+                   else _encode_samples(self.run, self.samples))
+    return self.toks
+
+
+def _bleu(x: _Inputs) -> dict:
+  b = metrics_lib.bleu_all(x.samples, [r.split(' ') for r in x.refs])
+  out = {f'bleu{n}': v for n, v in b.items()}
+  out.update(num_references=len(x.refs), references='validation set')
+  return {'bleu': out}
+
+
+def _self_bleu(x: _Inputs) -> dict:
+  return {'self_bleu': {f'self_bleu{n}': v
+                        for n, v in metrics_lib.self_bleu_all(x.samples).items()}}
+
+
+def _fed(x: _Inputs) -> dict:
+  enc = encoders.make_encoder(x.opts.fed_encoder)
+  return {f'fed[{x.opts.fed_encoder}]': {
+      'value': metrics_lib.fed([' '.join(s) for s in x.samples], x.refs, enc),
+      'num_samples': len(x.samples), 'num_references': len(x.refs)}}
+
+
+def _nll_oracle(x: _Inputs) -> dict:
+  return {'nll_oracle': oracle_lib.nll(x.run.oracle_params, x.ids())}
+
+
+def _valid_nll(x: _Inputs) -> float:
+  return inference.token_nll(x.run.setup.gen, x.params, x.ds.valid, x.ds.eos)
+
+
+def _nll_test(x: _Inputs) -> dict:
+  return {'nll_test': _valid_nll(x)}
+
+
+def _ppl(x: _Inputs) -> dict:
+  nll = _valid_nll(x)
+  return {'valid_nll': nll, 'valid_ppl': float(np.exp(nll))}
+
+
+def _lm(x: _Inputs) -> dict:
+  lm_gen, lm_params = _real_lm(x.workdir, x.run, x.opts.lm_steps)
+  return {'lm_score': inference.token_nll(lm_gen, lm_params, x.ids(), x.ds.eos)}
+
+
+def _rlm(x: _Inputs) -> dict:
+  gen, params = inference.train_lm(x.ids(), x.ds.vocab_size, x.ds.eos,
+                                   steps=x.opts.lm_steps, seed=x.opts.seed)
+  return {'reverse_lm_score': inference.token_nll(gen, params, x.ds.valid, x.ds.eos)}
+
+
+def _length(x: _Inputs) -> dict:
+  lens = np.array([len(s) for s in x.samples])
+  data_lens = x.ds.valid_length - (1 if x.ds.eos else 0)
+  return {'length': {'samples_mean': float(lens.mean()), 'data_mean': float(data_lens.mean()),
+                     'samples_hist': np.bincount(lens).tolist(),
+                     'data_hist': np.bincount(data_lens).tolist()}}
+
+
+def _novelty(x: _Inputs) -> dict:
+  ds = x.ds
+  train = ([s.split(' ') for s in ds.train_sentences] if ds.train_sentences
+           else [[str(int(t)) for t in row] for row in ds.train])  # oracle ids
+  lm = metrics_lib.longest_match(x.samples, train)
+  train_set = {tuple(s) for s in train}
+  return {'novelty': {'longest_match_hist': np.bincount(lm, minlength=11).tolist(),
+                      'exact_copies': int(sum(tuple(s) in train_set for s in x.samples)),
+                      'mean_longest_match': float(lm.mean())}}
+
+
+def _neighbours(x: _Inputs) -> dict:
+  train_text = list(dict.fromkeys(x.ds.train_sentences or []))  # unique, in order
+  picks = [i for i, s in enumerate(x.samples) if s][:x.opts.num_neighbours]
+  queries = [x.samples[i] for i in picks]
+  ng = metrics_lib.ngram_neighbours(queries, [t.split(' ') for t in train_text])
+  entry = [{'sample': ' '.join(q), 'ngram3': [[train_text[i], round(c, 4)] for i, c in nb]}
+           for q, nb in zip(queries, ng)]
+  try:
+    enc = encoders.make_encoder(x.opts.fed_encoder)
+    emb = metrics_lib.embedding_neighbours(enc([' '.join(q) for q in queries]),
+                                           enc(train_text))
+    for e, nb in zip(entry, emb):
+      e[f'embedding[{x.opts.fed_encoder}]'] = [[train_text[i], round(c, 4)] for i, c in nb]
+  except encoders.EncoderUnavailable:
+    pass
+  return {'neighbours': entry}
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """One entry of the evaluation suite.
+
+  `data`: the datasets it is defined on ('text', 'oracle'); `of`: 'samples'
+  (it scores the samples, so also a file of them) or 'model' (it scores the
+  generator itself: skipped for --samples_path); `default` / `sweep`: the
+  datasets on which a plain evaluation / a temperature sweep runs it.
+  """
+  run: Callable[[_Inputs], dict]
+  data: tuple[str, ...]
+  of: str = 'samples'
+  default: tuple[str, ...] = ()
+  sweep: tuple[str, ...] = ()
+
+
+BOTH, TEXT, ORACLE = ('text', 'oracle'), ('text',), ('oracle',)
+METRICS = {  # in the order a report lists them
+    'bleu': Metric(_bleu, TEXT, default=TEXT, sweep=TEXT),
+    'self_bleu': Metric(_self_bleu, TEXT, default=TEXT, sweep=TEXT),
+    'fed': Metric(_fed, TEXT, default=TEXT, sweep=TEXT),
+    'nll_oracle': Metric(_nll_oracle, ORACLE, default=ORACLE, sweep=ORACLE),
+    'nll_test': Metric(_nll_test, ORACLE, of='model', default=ORACLE),
+    'ppl': Metric(_ppl, TEXT, of='model', default=TEXT),
+    'lm': Metric(_lm, BOTH, sweep=BOTH),
+    'rlm': Metric(_rlm, BOTH, sweep=BOTH),
+    'length': Metric(_length, BOTH, default=BOTH),
+    'novelty': Metric(_novelty, BOTH, default=TEXT),
+    'neighbours': Metric(_neighbours, TEXT, default=TEXT),
+}
+
+
+def metric_names(requested, oracle: bool, sweep: bool = False) -> tuple[str, ...]:
+  """The metrics to run: `requested` checked against the registry, or the
+  defaults of the dataset kind."""
+  kind = 'oracle' if oracle else 'text'
+  if not requested:
+    return tuple(n for n, m in METRICS.items() if kind in (m.sweep if sweep else m.default))
+  for name in requested:
+    if name not in METRICS:
+      raise ConfigError(f'--metrics: unknown metric {name!r} (known: {", ".join(METRICS)})')
+    if kind not in METRICS[name].data:
+      if oracle:
+        ok = ', '.join(n for n, m in METRICS.items() if 'oracle' in m.data)
+        raise ConfigError(f'--metrics={name}: not defined on the oracle (token ids, no '
+                          f'text references); use {ok}')
       raise ConfigError(f'--metrics={name}: needs --dataset=oracle')
+  return tuple(requested)
 
 
-def evaluate_run(workdir: str, *, checkpoint: str = '', samples_path: str = '',
-                 metric_names: tuple[str, ...] = (), num_samples: int = 10000,
-                 temperature: float = 1.0, seed: int = 0, fed_encoder: str = 'use',
-                 max_references: int = 10000, lm_steps: int = 2000, write: bool = True,
-                 loaded=None, num_neighbours: int = 5) -> dict:
-  run, params, ckpt = loaded or experiment.load_generator(workdir, checkpoint, with_data=True,
-                                                          prefer_best=True)
+def evaluate_run(workdir: str, opts: EvalOptions = EvalOptions(), *, write: bool = True,
+                 loaded=None) -> dict:
+  """The metrics of `opts` on a run's samples (or on `opts.samples_path`)
+  -> a results dict, also written to `<workdir>/eval/` when `write`."""
+  run, params, ckpt = loaded or experiment.load_generator(workdir, opts.checkpoint,
+                                                          with_data=True, prefer_best=True)
   ds = run.dataset
-  oracle = run.oracle_params is not None
-  names = metric_names or (ALL_ORACLE if oracle else ALL_TEXT)
-  _check_metric_names(names, oracle)
-  valid_only = {'ppl', 'nll_test'}
-  if samples_path:
+  names = metric_names(opts.metrics, run.oracle_params is not None)
+  toks = None
+  if opts.samples_path:
     if run.oracle_params is not None:
-      toks = oracle_lib.read_id_file(samples_path, ds.vocab_size)
-      sample_lists = [[str(t) for t in row] for row in toks]
+      toks = oracle_lib.read_id_file(opts.samples_path, ds.vocab_size)
+      samples = [[str(t) for t in row] for row in toks]
     else:
-      lines = data_lib.read_lines(samples_path, '--samples_path', keep_blank=True)
-      sample_lists = [l.split(' ') for l in lines]
-      toks = None
-    source = samples_path
+      lines = data_lib.read_lines(opts.samples_path, '--samples_path', keep_blank=True)
+      samples = [l.split(' ') for l in lines]
+    source = opts.samples_path
   else:
-    toks = inference.sample_tokens(run.setup.gen, params, num_samples, seed, temperature)
-    sample_lists = [ds.decode(t).split(' ') if ds.vocab else [str(int(x)) for x in t]
-                    for t in toks]
     if params is None:
       raise ConfigError('--workdir is not a training run: give --samples_path (a file of '
                         'samples to score) or the workdir of a trained run')
-    source = f'{ckpt} (T={temperature}, seed={seed})'
+    toks = inference.sample_tokens(run.setup.gen, params, opts.num_samples, opts.seed,
+                                   opts.temperature)
+    samples = [ds.decode(t).split(' ') if ds.vocab else [str(int(x)) for x in t]
+               for t in toks]
+    source = f'{ckpt} (T={opts.temperature}, seed={opts.seed})'
   # An empty sample (immediate end of sentence) is an empty hypothesis: it counts.
-  sample_lists = [[] if s == [''] else s for s in sample_lists]
-  refs = (ds.valid_sentences or [])[:max_references]
-  ref_lists = [r.split(' ') for r in refs]
-  results = {'source': source, 'num_samples': len(sample_lists),
-             'num_empty': sum(not s for s in sample_lists),
+  samples = [[] if s == [''] else s for s in samples]
+  inputs = _Inputs(workdir, run, params, opts, samples, toks,
+                   (ds.valid_sentences or [])[:opts.max_references], bool(opts.samples_path))
+  results = {'source': source, 'num_samples': len(samples),
+             'num_empty': sum(not s for s in samples),
              'tokenisation': 'split on single spaces' if ds.vocab else 'token ids',
              'lowercased': bool(run.cfg.lowercase) if ds.vocab else None}
   timings = {}
   for name in names:
+    if METRICS[name].of == 'model' and inputs.from_file:
+      continue  # it scores the model, not the samples
     t = time.time()
-    logging.info('evaluate: %s on %d samples', name, len(sample_lists))
-    if name == 'bleu':
-      b = metrics_lib.bleu_all(sample_lists, ref_lists)
-      results['bleu'] = {f'bleu{n}': v for n, v in b.items()}
-      results['bleu']['num_references'] = len(ref_lists)
-      results['bleu']['references'] = 'validation set'
-    elif name == 'self_bleu':
-      b = metrics_lib.self_bleu_all(sample_lists)
-      results['self_bleu'] = {f'self_bleu{n}': v for n, v in b.items()}
-    elif name == 'fed':
-      enc = encoders.make_encoder(fed_encoder)
-      results[f'fed[{fed_encoder}]'] = {
-          'value': metrics_lib.fed([' '.join(s) for s in sample_lists], refs, enc),
-          'num_samples': len(sample_lists), 'num_references': len(refs)}
-    elif name == 'nll_oracle':
-      if run.oracle_params is None:
-        raise ConfigError('--metrics=nll_oracle needs an oracle run')
-      arr = toks if toks is not None else np.asarray(sample_lists, np.int32)
-      results['nll_oracle'] = oracle_lib.nll(run.oracle_params, arr)
-    elif name in valid_only:
-      if samples_path:
-        continue  # scores the model, not the samples
-      nll = inference.token_nll(run.setup.gen, params, ds.valid, ds.eos)
-      if name == 'nll_test':
-        results['nll_test'] = nll
-      else:
-        results['valid_nll'] = nll
-        results['valid_ppl'] = float(np.exp(nll))
-    elif name == 'lm':
-      lm_gen, lm_params = _real_lm(workdir, run, lm_steps)
-      arr = toks if toks is not None else _encode_samples(run, sample_lists)
-      results['lm_score'] = inference.token_nll(lm_gen, lm_params, arr, ds.eos)
-    elif name == 'rlm':
-      arr = toks if toks is not None else _encode_samples(run, sample_lists)
-      rlm_gen, rlm_params = inference.train_lm(arr, ds.vocab_size, ds.eos, steps=lm_steps,
-                                              seed=seed)
-      results['reverse_lm_score'] = inference.token_nll(rlm_gen, rlm_params, ds.valid, ds.eos)
-    elif name == 'length':
-      lens = np.array([len(s) for s in sample_lists])
-      data_lens = ds.valid_length - (1 if ds.eos else 0)
-      results['length'] = {'samples_mean': float(lens.mean()),
-                            'data_mean': float(data_lens.mean()),
-                            'samples_hist': np.bincount(lens).tolist(),
-                            'data_hist': np.bincount(data_lens).tolist()}
-    elif name == 'novelty':
-      train = ([s.split(' ') for s in ds.train_sentences] if ds.train_sentences
-               else [[str(int(t)) for t in row] for row in ds.train])  # oracle ids
-      lm = metrics_lib.longest_match(sample_lists, train)
-      train_set = {tuple(s) for s in train}
-      results['novelty'] = {
-          'longest_match_hist': np.bincount(lm, minlength=11).tolist(),
-          'exact_copies': int(sum(tuple(s) in train_set for s in sample_lists)),
-          'mean_longest_match': float(lm.mean())}
-    elif name == 'neighbours':
-      if ds.vocab is None:
-        continue  # token ids have no meaningful neighbours
-      train_text = list(dict.fromkeys(ds.train_sentences or []))  # unique, in order
-      picks = [i for i, s in enumerate(sample_lists) if s][:num_neighbours]
-      queries = [sample_lists[i] for i in picks]
-      ng = metrics_lib.ngram_neighbours(queries, [t.split(' ') for t in train_text])
-      entry = [{'sample': ' '.join(q),
-                'ngram3': [[train_text[i], round(c, 4)] for i, c in nb]}
-               for q, nb in zip(queries, ng)]
-      try:
-        enc = encoders.make_encoder(fed_encoder)
-        emb = metrics_lib.embedding_neighbours(enc([' '.join(q) for q in queries]),
-                                               enc(train_text))
-        for e, nb in zip(entry, emb):
-          e[f'embedding[{fed_encoder}]'] = [[train_text[i], round(c, 4)] for i, c in nb]
-      except encoders.EncoderUnavailable:
-        pass
-      results['neighbours'] = entry
-    else:
-      raise ConfigError(f'--metrics: unknown metric {name!r}')
+    logging.info('evaluate: %s on %d samples', name, len(samples))
+    results.update(METRICS[name].run(inputs))
     timings[name] = round(time.time() - t, 2)
   results['seconds'] = timings
   if not write:
@@ -205,25 +288,22 @@ def _real_lm(workdir: str, run, steps: int):
   return gen, params
 
 
-def temperature_sweep(workdir: str, temperatures, *, compare_workdir: str = '',
-                      metric_names: tuple[str, ...] = (), num_samples: int = 2000,
-                      seed: int = 0, fed_encoder: str = 'use', lm_steps: int = 2000,
-                      checkpoint: str = '') -> list[dict]:
-  """Metrics at each temperature -> `<workdir>/eval/sweep.csv` and PNG plots.
+def temperature_sweep(workdir: str, opts: EvalOptions) -> list[dict]:
+  """Metrics at each of `opts.temperatures` -> `<workdir>/eval/sweep.csv` and
+  PNG plots (`opts.num_samples` samples each).
 
-  With `compare_workdir` (e.g. the MLE baseline) its curve is computed too and
-  drawn on the same axes.
+  With `opts.compare_workdir` (e.g. the MLE baseline) its curve is computed
+  too and drawn on the same axes.
   """
   rows = []
-  runs = [(workdir, checkpoint)] + ([(compare_workdir, '')] if compare_workdir else [])
+  runs = [(workdir, opts.checkpoint)] + ([(opts.compare_workdir, '')]
+                                         if opts.compare_workdir else [])
   for label, (wd, ck) in zip(run_labels([wd for wd, _ in runs]), runs):
     loaded = experiment.load_generator(wd, ck, with_data=True)
-    names = metric_names or (SWEEP_ORACLE if loaded[0].oracle_params is not None
-                             else SWEEP_TEXT)
-    for t in temperatures:
+    names = metric_names(opts.metrics, loaded[0].oracle_params is not None, sweep=True)
+    for t in opts.temperatures:
       logging.info('sweep: %s at temperature %g (%s)', label, t, ', '.join(names))
-      r = evaluate_run(wd, metric_names=names, num_samples=num_samples, temperature=t,
-                       seed=seed, fed_encoder=fed_encoder, lm_steps=lm_steps,
+      r = evaluate_run(wd, dataclasses.replace(opts, metrics=names, temperature=t),
                        write=False, loaded=loaded)
       rows.append(_flat_row(label, t, r))
   out_dir = os.path.join(workdir, 'eval')
@@ -354,36 +434,20 @@ def _markdown(r: dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main_from_flags(workdir: str, flags_obj, checkpoint: str,
-                    data_cfg: Config | None = None) -> None:
-  """--mode=evaluate. `data_cfg`: score --samples_path against the references of
-  this config's dataset, with no training run in `workdir`."""
-  names = tuple(m for m in flags_obj.metrics.split(',') if m) if flags_obj.metrics else ()
+def main(workdir: str, opts: EvalOptions, data_cfg: Config | None = None) -> None:
+  """--mode=evaluate. `data_cfg`: score `opts.samples_path` against the
+  references of this config's dataset, with no training run in `workdir`."""
   loaded = None
   if data_cfg is not None:
-    if flags_obj.temperatures:
+    if opts.temperatures:
       raise ConfigError('--temperatures samples a model: --workdir must be a training '
                         'run (without one, --samples_path scores a file of samples)')
     run = experiment.prepare(data_cfg.replace(num_devices=0, distributed=False),
                              training=False)
     loaded = (run, None, None)
-  if flags_obj.temperatures:
-    try:
-      temps = (list(DEFAULT_TEMPERATURES) if flags_obj.temperatures == 'default'
-               else [float(t) for t in flags_obj.temperatures.split(',')])
-    except ValueError:
-      raise ConfigError(f'--temperatures={flags_obj.temperatures!r}: expected '
-                        'comma-separated numbers') from None
-    rows = temperature_sweep(workdir, temps, compare_workdir=flags_obj.compare_workdir,
-                             metric_names=names, num_samples=flags_obj.eval_num_samples,
-                             seed=flags_obj.seed, fed_encoder=flags_obj.fed_encoder,
-                             lm_steps=flags_obj.lm_steps, checkpoint=checkpoint)
+  if opts.temperatures:
+    temperature_sweep(workdir, opts)
     with open(os.path.join(workdir, 'eval', 'sweep.csv'), encoding='utf-8') as f:
       print(f.read())
     return
-  r = evaluate_run(workdir, checkpoint=checkpoint, samples_path=flags_obj.samples_path,
-                   metric_names=names, num_samples=flags_obj.eval_num_samples,
-                   temperature=flags_obj.temperature, seed=flags_obj.seed,
-                   fed_encoder=flags_obj.fed_encoder, lm_steps=flags_obj.lm_steps,
-                   loaded=loaded)
-  print(_markdown(r))
+  print(_markdown(evaluate_run(workdir, opts, loaded=loaded)))
