@@ -261,9 +261,22 @@ def train(cfg: Config, workdir: str, run: Run | None = None) -> dict:
       lock.release()
 
 
-def _open_workdir(run: Run, workdir: str, chief: bool):
+@dataclasses.dataclass
+class OpenedWorkdir:
+  """A workdir checked against its run: the metric writer, the state to start
+  from (restored or fresh, on the host), the best model so far, the latest
+  checkpoint and the fingerprints every checkpoint records."""
+  writer: writers.MetricWriter
+  state: train_lib.TrainState
+  best: dict
+  latest: str | None
+  vocab_fp: str
+  data_fp: str
+
+
+def _open_workdir(run: Run, workdir: str, chief: bool) -> OpenedWorkdir:
   """Checks the workdir against the run, writes its config; restores the latest
-  checkpoint. Returns (writer, host state, best, latest path, fingerprints)."""
+  checkpoint."""
   cfg = run.cfg
   ckpt_dir = os.path.join(workdir, 'checkpoints')
   _check_workdir(cfg, workdir, run)
@@ -303,24 +316,127 @@ def _open_workdir(run: Run, workdir: str, chief: bool):
     logging.info('starting fresh: no checkpoint in %s', ckpt_dir)
     writer.truncate_after(-1)  # rows of an attempt killed before its first checkpoint
     writer.open_tensorboard(purge_step=0)
-  return writer, state, best, latest, vocab_fp, data_fp
+  return OpenedWorkdir(writer, state, best, latest, vocab_fp, data_fp)
 
 
-def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None) -> dict:
+# ----------------------------------------------------------------------------
+# The training loop's periodic actions (in the spirit of jaxline / clu): each
+# owns one concern and its state, and can be driven alone in a test.
+
+
+class Checkpointer:
+  """Writes full-state checkpoints (chief only) and remembers the last one,
+  which the errors of a stopped run name."""
+
+  def __init__(self, run: Run, workdir: str, opened: OpenedWorkdir, chief: bool):
+    self.cfg, self.chief = run.cfg, chief
+    self.dir = os.path.join(workdir, 'checkpoints')
+    self.opened = opened
+    self.last_saved = opened.latest
+
+  def save(self, state, step: int, is_best: bool = False) -> str | None:
+    meta = {'vocab': self.opened.vocab_fp, 'data': self.opened.data_fp,
+            'best': self.opened.best, 'data_position': step, 'config': self.cfg.to_dict()}
+    if not self.chief:
+      return None
+    path = ckpt_lib.save(self.dir, step, parallel.to_host(state), meta,
+                         self.cfg.keep_checkpoints, best=is_best)
+    self.last_saved = path or self.last_saved
+    return path
+
+  def ensure(self, state, step: int) -> None:
+    """Saves step `step` unless it is saved already (e.g. as the new best)."""
+    if self.last_saved != ckpt_lib.path_for(self.dir, step):
+      self.save(state, step)
+
+  def stopped(self, what: str) -> train_lib.TrainingError:
+    return train_lib.TrainingError(
+        f'{what}; stopped. Last good checkpoint kept: {self.last_saved or "none"}')
+
+
+class MetricLogger:
+  """Every --log_every steps (and at evaluations and checkpoints): pulls the
+  step's metrics to the host, stops on a non-finite one, writes them and logs
+  them; in between, a progress line after the first step and at least once a
+  minute."""
+
+  def __init__(self, cfg: Config, writer: writers.MetricWriter, ckpt: Checkpointer,
+               progress: writers.Progress):
+    self.cfg, self.writer, self.ckpt, self.progress = cfg, writer, ckpt, progress
+    self.start = progress.start_step
+    self.t_log, self.s_log = time.time(), self.start
+    self.t_said = time.time()
+
+  def __call__(self, step: int, metrics, force: bool) -> None:
+    cfg = self.cfg
+    self.progress.update(step)
+    if step == self.start + 1 or time.time() - self.t_said > 60:
+      # Progress within the first minute whatever --log_every is: the first
+      # step (it includes compiling) and then at least once a minute.
+      jax.block_until_ready(metrics)
+      sps, eta = self.progress.rate(step)
+      if step == self.start + 1:
+        logging.info('step %d/%d done in %.0f s (compiling included)', step,
+                     cfg.num_steps, time.time() - self.progress.t0)
+      elif step % cfg.log_every:
+        logging.info('step %d/%d  %.2f steps/s  ETA %s', step, cfg.num_steps, sps,
+                     writers.format_seconds(eta))
+      self.t_said = time.time()
+    if not (step % cfg.log_every == 0 or force):
+      return
+    m = {k: float(v) for k, v in parallel.to_host(metrics).items()}
+    bad = _finite(m)
+    if bad:  # checked before the state is used (evaluated or saved)
+      self.progress.close()
+      what = ', '.join('parameters' if k == 'params_finite' else f'{k}={m[k]}'
+                       for k in bad)
+      raise self.ckpt.stopped(f'non-finite {what} at step {step}')
+    m.pop('params_finite', None)
+    now = time.time()
+    m['steps_per_s'] = (step - self.s_log) / max(now - self.t_log, 1e-9)
+    self.t_log, self.s_log = now, step
+    _, eta = self.progress.rate(step)
+    self.writer.write(step, m)
+    if step % cfg.log_every == 0 or step == cfg.num_steps:
+      # The rate printed is the one written to metrics.jsonl (since its last row).
+      logging.info('step %d/%d  %s  %.2f steps/s  ETA %s', step, cfg.num_steps,
+                   '  '.join(f'{k}={v:.4g}' for k, v in m.items() if k != 'steps_per_s'),
+                   m['steps_per_s'], writers.format_seconds(eta))
+      self.t_said = now
+
+
+class BestModelSelector:
+  """Every --eval_every steps: evaluates the generator, writes the evaluation
+  and its first samples, and saves the checkpoint as the best when the
+  selection metric improves (never step 0, the untrained model)."""
+
+  def __init__(self, run: Run, workdir: str, writer: writers.MetricWriter,
+               ckpt: Checkpointer, best: dict, metric: str, chief: bool):
+    self.run, self.workdir, self.writer, self.ckpt = run, workdir, writer, ckpt
+    self.best, self.metric, self.chief = best, metric, chief
+
+  def __call__(self, state, step: int) -> None:
+    ev = _evaluate(self.run, state.gen_params, step, self.workdir)
+    bad = _finite(ev)
+    if bad:
+      raise self.ckpt.stopped('non-finite evaluation '
+                              f'{", ".join(f"{k}={ev[k]}" for k in bad)} at step {step}')
+    self.writer.write(step, {'eval': True, **ev})
+    sample_file = os.path.join(self.workdir, 'samples', f'step_{step:09d}.txt')
+    if self.chief and os.path.exists(sample_file):
+      with open(sample_file, encoding='utf-8') as f:
+        first = [next(f, '').rstrip('\n') for _ in range(8)]
+      self.writer.write_text(step, 'samples', '\n\n'.join(f'`{l}`' for l in first))
+    logging.info('eval step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
+    sel = self.metric
+    if sel in ev and ev[sel] < self.best['value'] and self.chief and step > 0:
+      self.best.update(value=float(ev[sel]), step=step, metric=sel)
+      self.ckpt.save(state, step, is_best=True)
+
+
+def _selection_metric(run: Run) -> str:
+  """The metric that picks the best checkpoint; loads FED's encoder if it is FED."""
   cfg = run.cfg
-  ckpt_dir = os.path.join(workdir, 'checkpoints')
-  opened, error = None, None
-  try:
-    opened = _open_workdir(run, workdir, chief)
-  except Exception as e:  # pylint: disable=broad-except
-    error = e
-  parallel.all_processes_ok(error is None, 'to open the workdir or its checkpoint')
-  if error is not None:
-    raise error
-  writer, state, best, latest, vocab_fp, data_fp = opened
-  state = parallel.replicate(state, run.mesh)
-  start = int(parallel.to_host(state.step))
-  update = train_lib.compile_update(run.setup, run.mesh)
   sel = cfg.effective_selection_metric
   if sel == 'fed':
     try:
@@ -331,56 +447,42 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
       logging.warning('FED unavailable (%s); selecting the best checkpoint by '
                       'validation NLL instead.', e)
       sel = 'valid_nll'
+  return sel
 
+
+def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None) -> dict:
+  cfg = run.cfg
+  opened, error = None, None
+  try:
+    opened = _open_workdir(run, workdir, chief)
+  except Exception as e:  # pylint: disable=broad-except
+    error = e
+  parallel.all_processes_ok(error is None, 'to open the workdir or its checkpoint')
+  if error is not None:
+    raise error
+  state = parallel.replicate(opened.state, run.mesh)
+  start = int(parallel.to_host(state.step))
+  update = train_lib.compile_update(run.setup, run.mesh)
+  ckpt = Checkpointer(run, workdir, opened, chief)
+  select = BestModelSelector(run, workdir, opened.writer, ckpt, opened.best,
+                             _selection_metric(run), chief)
   n_params = sum(x.size for x in jax.tree.leaves(state.gen_params))
   logging.info('Run: %s objective=%s dataset=%s vocab=%d T=%d batch=%d devices=%d '
                'processes=%d generator params=%d', workdir, cfg.objective,
                cfg.dataset, run.dataset.vocab_size, run.setup.max_length,
                cfg.batch_size, run.mesh.size, jax.process_count(), n_params)
-
-  def save(step_state, step, is_best=False):
-    meta = {'vocab': vocab_fp, 'data': data_fp, 'best': best, 'data_position': step,
-            'config': cfg.to_dict()}
-    if chief:
-      return ckpt_lib.save(ckpt_dir, step, parallel.to_host(step_state), meta,
-                           cfg.keep_checkpoints, best=is_best)
-    return None
-
-  def evaluate_and_select(step):
-    ev = _evaluate(run, state.gen_params, step, workdir)
-    bad = _finite(ev)
-    if bad:
-      raise train_lib.TrainingError(
-          f'non-finite evaluation {", ".join(f"{k}={ev[k]}" for k in bad)} at step '
-          f'{step}; stopped. Last good checkpoint kept: {last_saved or "none"}')
-    writer.write(step, {'eval': True, **ev})
-    sample_file = os.path.join(workdir, 'samples', f'step_{step:09d}.txt')
-    if chief and os.path.exists(sample_file):
-      with open(sample_file, encoding='utf-8') as f:
-        first = [next(f, '').rstrip('\n') for _ in range(8)]
-      writer.write_text(step, 'samples', '\n\n'.join(f'`{l}`' for l in first))
-    logging.info('eval step %d: %s', step,
-                 ', '.join(f'{k}={v:.4f}' for k, v in ev.items()))
-    if sel in ev and ev[sel] < best['value'] and chief and step > 0:
-      best.update(value=float(ev[sel]), step=step, metric=sel)
-      return save(state, step, is_best=True)
-    return None
-
   if start >= cfg.num_steps:
     logging.warning('%s is already at step %d, at or past --num_steps=%d: nothing to '
                     'train; the summary below is that run\'s. Raise --num_steps to '
                     'train on.', workdir, start, cfg.num_steps)
-  progress = writers.Progress(start, cfg.num_steps)
-  last_saved = latest
-  step = start
+  progress = writers.Progress(start, cfg.num_steps)  # its clock includes step 0's evaluation
   if start == 0:
-    evaluate_and_select(0)
+    select(state, 0)
   if stop is not None and stop.received():  # while compiling or evaluating
     progress.close()
-    writer.close()
-    raise Interrupted(start, stop.received(), latest)
-  t_log, s_log = time.time(), start
-  t_said = time.time()
+    opened.writer.close()
+    raise Interrupted(start, stop.received(), opened.latest)
+  log = MetricLogger(cfg, opened.writer, ckpt, progress)
   for step in range(start + 1, cfg.num_steps + 1):
     batch = data_lib.get_batch(run.dataset.train, run.dataset.train_length,
                                step=step - 1, batch_size=cfg.batch_size,
@@ -388,60 +490,23 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
                                process_index=jax.process_index(),
                                process_count=jax.process_count())
     state, metrics = update(state, parallel.shard_batch(batch, run.mesh))
-    progress.update(step)
-    if step == start + 1 or time.time() - t_said > 60:
-      # Progress within the first minute whatever --log_every is: the first
-      # step (it includes compiling) and then at least once a minute.
-      jax.block_until_ready(metrics)
-      sps, eta = progress.rate(step)
-      if step == start + 1:
-        logging.info('step %d/%d done in %.0f s (compiling included)', step,
-                     cfg.num_steps, time.time() - progress.t0)
-      elif step % cfg.log_every:
-        logging.info('step %d/%d  %.2f steps/s  ETA %s', step, cfg.num_steps, sps,
-                     writers.format_seconds(eta))
-      t_said = time.time()
     is_last = step == cfg.num_steps
     is_eval = step % cfg.eval_every == 0 or is_last
     is_ckpt = step % cfg.checkpoint_every == 0 or is_last
-    if step % cfg.log_every == 0 or is_eval or is_ckpt:  # check before using the state
-      m = {k: float(v) for k, v in parallel.to_host(metrics).items()}
-      bad = _finite(m)
-      if bad:
-        progress.close()
-        what = ', '.join('parameters' if k == 'params_finite' else f'{k}={m[k]}'
-                         for k in bad)
-        raise train_lib.TrainingError(
-            f'non-finite {what} at step {step}; '
-            f'stopped. Last good checkpoint kept: {last_saved or "none"}')
-      m.pop('params_finite', None)
-      now = time.time()
-      m['steps_per_s'] = (step - s_log) / max(now - t_log, 1e-9)
-      t_log, s_log = now, step
-      _, eta = progress.rate(step)
-      writer.write(step, m)
-      if step % cfg.log_every == 0 or is_last:
-        # The rate printed is the one written to metrics.jsonl (since its last row).
-        logging.info('step %d/%d  %s  %.2f steps/s  ETA %s', step, cfg.num_steps,
-                     '  '.join(f'{k}={v:.4g}' for k, v in m.items()
-                               if k != 'steps_per_s'), m['steps_per_s'],
-                     writers.format_seconds(eta))
-        t_said = now
+    log(step, metrics, force=is_eval or is_ckpt)
     if is_eval:
-      last_saved = evaluate_and_select(step) or last_saved
-    if is_ckpt and last_saved != ckpt_lib.path_for(ckpt_dir, step):
-      last_saved = save(state, step) or last_saved
+      select(state, step)
+    if is_ckpt:
+      ckpt.ensure(state, step)
     signum = stop.received() if stop is not None else 0
     if signum and not is_last:
-      progress.close()
-      if last_saved != ckpt_lib.path_for(ckpt_dir, step):
-        last_saved = save(state, step) or last_saved
-      writer.close()
-      raise Interrupted(step, signum, last_saved or ckpt_lib.path_for(ckpt_dir, step))
-  progress.close()
-  writer.close()
-  summary = summarize(workdir, writer.read(), best, cfg) if chief else {}
-  return summary
+      log.progress.close()
+      ckpt.ensure(state, step)
+      opened.writer.close()
+      raise Interrupted(step, signum, ckpt.last_saved or ckpt_lib.path_for(ckpt.dir, step))
+  log.progress.close()
+  opened.writer.close()
+  return summarize(workdir, opened.writer.read(), opened.best, cfg) if chief else {}
 
 
 def summarize(workdir: str, rows: list[dict], best: dict, cfg: Config) -> dict:
