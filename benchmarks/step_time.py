@@ -75,7 +75,7 @@ def model_flops(p: dict, batch_size: int) -> float:
 def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
             compute_dtype: str = 'float32', memory_budget_gb: float = 0.0,
             warmup: bool = True):
-  cfg = Config(dataset='text', train_path='-', objective='gan',
+  cfg = Config.for_model(objective='gan',
                batch_size=batch_size, max_length=preset['max_length'],
                gen_feature_size=preset['gen_feature_size'],
                num_layers_gen=preset['num_layers_gen'],
@@ -132,10 +132,9 @@ def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
 
 def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
   """Milliseconds of each part of a step, each jitted alone on the full batch."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from scratchgan_jax import losses  # pylint: disable=g-import-not-at-top
   B, T = preset['batch_size'], preset['max_length']
-  cfg = Config(dataset='text', train_path='-', batch_size=B, max_length=T,
+  cfg = Config.for_model(batch_size=B, max_length=T,
                gen_feature_size=preset['gen_feature_size'],
                num_layers_gen=preset['num_layers_gen'],
                disc_feature_size=preset['disc_feature_size'],

@@ -232,6 +232,13 @@ class Config:
       return self.selection_metric
     return 'nll_oracle' if self.is_oracle else 'fed'
 
+  @classmethod
+  def for_model(cls, **kw) -> 'Config':
+    """A config that describes the networks and the update step only, with no
+    data to read (`dataset='text'`, `train_path='-'` unless given): for building
+    models in notebooks, benchmarks and tests."""
+    return cls(**{'dataset': 'text', 'train_path': '-', **kw})
+
   def validate(self) -> 'Config':
     """Raises ConfigError naming the flag for any bad or contradictory value."""
     for f in dataclasses.fields(self):

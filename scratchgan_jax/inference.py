@@ -84,7 +84,7 @@ def train_lm(sequences: np.ndarray, vocab_size: int, eos: bool, *, steps: int = 
   from scratchgan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
   from scratchgan_jax import parallel, train  # pylint: disable=g-import-not-at-top
   from scratchgan_jax.config import Config  # pylint: disable=g-import-not-at-top
-  cfg = Config(dataset='text', train_path='-', objective='mle', batch_size=batch_size,
+  cfg = Config.for_model(objective='mle', batch_size=batch_size,
                max_length=sequences.shape[1], gen_feature_size=feature_size,
                num_layers_gen=1, trainable_embedding_size=embedding_size, gen_lr=lr,
                gen_beta1=0.9, grad_chunks=1, selection_metric='valid_nll')

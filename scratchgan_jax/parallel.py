@@ -1,4 +1,5 @@
-"""One code path from 1 CPU to many hosts: a 1-D `data` mesh with Auto axes.
+"""One code path from 1 CPU to many hosts: a 1-D `data` mesh with Auto axes,
+and the batch's gradient chunks (device-count invariance, microbatching).
 
 Parameters, optimiser states, the baseline and the RNG key are replicated; the
 batch is sharded along `data`; `jax.jit` inserts the reductions. The mesh axis
@@ -8,10 +9,14 @@ breaks Haiku's embedding gathers.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+if TYPE_CHECKING:
+  from scratchgan_jax.config import Config
 
 
 class ParallelError(ValueError):
@@ -127,3 +132,168 @@ def to_host(tree):
       return np.asarray(x.addressable_data(0))
     return np.asarray(x)
   return jax.tree.map(get, tree)
+
+
+# ----------------------------------------------------------------------------
+# Gradient chunks: device-count invariance and microbatching.
+#
+# Device-count invariance: a plain batch mean under jit is reduced by XLA per
+# device and then all-reduced, so its summation order (and last bits) depend
+# on the device count; even per-row kernels compile differently for different
+# shard sizes. Instead, the batch is split into `grad_chunks` fixed chunks;
+# each device computes the gradients of its own chunks one after the other
+# (the same program for every chunk, whatever the mesh), and the per-chunk
+# gradients are gathered and added in a fixed order. Results are bit-identical
+# for every device count that divides `grad_chunks` (an explicit
+# `--grad_chunks=N`). The default, `grad_chunks=0`, picks the fewest chunks
+# that fit the memory budget (`resolve_chunks`): one per device when the batch
+# fits, the fastest path; results then agree across device counts to float
+# rounding, not bit for bit.
+
+
+def chunk(x, c):
+  return x.reshape((c, x.shape[0] // c) + x.shape[1:])
+
+
+def sum_chunks(tree, mesh):
+  """Sum over the leading chunk axis in a fixed order, after gathering."""
+  def f(x):
+    if mesh is not None:
+      x = jax.lax.with_sharding_constraint(x, replicated(mesh))
+    # The barrier stops XLA from folding the chunk sum back into the ops that
+    # produced the chunks (which would re-split it across devices).
+    x = jax.lax.optimization_barrier(x)
+    out = x[0]
+    for i in range(1, x.shape[0]):
+      out = out + x[i]
+    return out
+  return jax.tree.map(f, tree)
+
+
+def chunked_grad(loss_fn, params, chunks, extras, mesh):
+  """Sum over chunks of grad(loss_fn)(params, chunk, extras), device-invariant.
+
+  `chunks` is a pytree of arrays with a leading chunk axis (sharded on `data`);
+  `extras` is replicated. Each device loops over its own chunks with
+  `lax.map`, so every chunk runs the same compiled program whatever the device
+  count; the per-chunk results are then gathered and added in a fixed order.
+  Returns (summed grads, summed aux).
+  """
+  g = jax.grad(loss_fn, has_aux=True)
+
+  def local(params, chunks, extras):
+    return jax.lax.map(lambda c: g(params, c, extras), chunks)
+
+  if mesh is None:
+    out = local(params, chunks, extras)
+  else:
+    out = jax.shard_map(local, mesh=mesh, in_specs=(P(), P('data'), P()),
+                        out_specs=P('data'), check_vma=False)(params, chunks, extras)
+  return sum_chunks(out, mesh)
+
+
+def chunked_map(fn, params, chunks, extras, mesh):
+  """[fn(params, chunk, extras) for each chunk], each device over its own chunks."""
+  def local(params, chunks, extras):
+    return jax.lax.map(lambda c: fn(params, c, extras), chunks)
+
+  if mesh is None:
+    return local(params, chunks, extras)
+  return jax.shard_map(local, mesh=mesh, in_specs=(P(), P('data'), P()),
+                       out_specs=P('data'), check_vma=False)(params, chunks, extras)
+
+
+def batch_sum(fn, chunks, extras, C: int, mesh):
+  """sum over the batch of fn(*chunk, extras) computed chunk by chunk: each
+  chunk runs the same program on every device count, and the per-chunk
+  results are added in a fixed order, so the sum has the same bits on every
+  device count that divides C. Replicated inputs go in `extras` (not in a
+  closure: a captured array loses that guarantee)."""
+  return sum_chunks(chunked_map(lambda _, c, e: fn(*c, e), None,
+                                tuple(chunk(x, C) for x in chunks), extras, mesh), mesh)
+
+
+# ----------------------------------------------------------------------------
+# Microbatching: how many gradient chunks a step needs.
+#
+# The step's memory is dominated by the teacher-forced rescoring of the
+# sampled batch: B x T x V logits, their softmax and gradients, plus the LSTM
+# activations kept for the backward pass. Chunking the batch (each device
+# loops over its chunks, gradients accumulated in a fixed order) bounds that
+# by the microbatch; sampling stays one pass over the device's batches (the
+# discriminator's and the generator's), whose memory is [2B, V] per time step.
+
+
+def sampled_batches(cfg: Config) -> int:
+  """Batches `gan_update` draws in its one sampling pass: one per
+  discriminator update, plus the first generator update's own unless it
+  reuses the last discriminator batch."""
+  return cfg.num_disc_updates + (0 if cfg.reuse_samples else 1)
+
+
+def step_memory_bytes(cfg: Config, vocab_size: int, microbatch: int,
+                      device_batch: int, platform: str = 'gpu',
+                      embedding_dim: int | None = None) -> int:
+  """Estimated peak bytes of one update step on one device.
+
+  Calibrated on an H100 at the paper preset (float32: 9.6 MB per example of
+  a one-chunk step, measured; the estimate is ~10 MB) and doubled on CPU,
+  whose compiler keeps more temporaries alive (measured on COCO-sized
+  models). Conservative by design: it picks the chunk count, it is not a
+  measurement.
+  """
+  T, V = cfg.sequence_length, vocab_size
+  E = embedding_dim or cfg.trainable_embedding_size + (300 if cfg.embedding_path else 0)
+  Hg, Lg, Hd = cfg.gen_feature_size, cfg.num_layers_gen, cfg.disc_feature_size
+  Ld = cfg.num_layers_disc
+  per_example = 4 * T * (4 * V + 16 * Lg * Hg + 16 * Ld * Hd + 4 * E)
+  # One sampling pass draws every batch of the step that precedes the
+  # generator's first update (`gan_update`): [draws * B, V] per time step.
+  sampling = 4 * sampled_batches(cfg) * device_batch * (3 * V + 4 * Lg * Hg + 2 * T)
+  params = 4 * (V * E * 2 + 8 * Lg * Hg * Hg + 8 * Ld * Hd * Hd
+                + 2 * Lg * Hg * E + V)
+  fixed = 6 * params + sampling  # params, grads, 2 Adam moments, copies
+  factor = 2 if platform == 'cpu' else 1
+  return factor * (microbatch * per_example + fixed)
+
+
+def default_memory_budget(device=None) -> int:
+  """Bytes a step may use: 60% of an accelerator's memory, 25% of host RAM on CPU."""
+  device = device or jax.local_devices()[0]
+  if device.platform != 'cpu':
+    try:
+      limit = (device.memory_stats() or {}).get('bytes_limit')
+    except Exception:  # pylint: disable=broad-except
+      limit = None
+    if limit:
+      return int(0.6 * limit)
+    return 8 << 30
+  try:
+    total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError, AttributeError):
+    total = 8 << 30
+  return int(0.25 * total)
+
+
+def choose_grad_chunks(cfg: Config, vocab_size: int, num_devices: int,
+                       budget_bytes: int, platform: str = 'gpu',
+                       embedding_dim: int | None = None) -> int:
+  """The fewest chunks (a multiple of the device count) whose step fits.
+
+  Fewest chunks = largest kernels = fastest. Raises ParallelError before any
+  compilation when even one example per chunk does not fit.
+  """
+  B = cfg.batch_size
+  per_device = B // num_devices
+  need = lambda mb: step_memory_bytes(cfg, vocab_size, mb, per_device, platform,
+                                     embedding_dim)
+  for k in range(1, per_device + 1):
+    if per_device % k == 0 and need(per_device // k) <= budget_bytes:
+      return k * num_devices
+  gb = need(1) / 2**30
+  raise ParallelError(
+      f'--batch_size={B} does not fit in the memory budget of '
+      f'{budget_bytes / 2**30:.1f} GiB per device even one example at a time '
+      f'(estimated {gb:.1f} GiB; the sampling pass alone is '
+      f'{4 * sampled_batches(cfg) * per_device * 3 * vocab_size / 2**30:.1f} GiB): raise '
+      '--memory_budget_gb, use more devices, or lower --batch_size')

@@ -1,4 +1,6 @@
-"""Train state, the compiled update step, and the host training loop.
+"""Train state, optimisers and the compiled update step (the host loop that
+drives it is `experiment.py`; how a batch is split over devices and gradient
+chunks is `parallel.py`).
 
     state = init_state(setup, rng)
     update = compile_update(setup, mesh)       # jit, batch sharded on `data`
@@ -13,9 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import os
-import time
 from typing import Any, NamedTuple
 
 from absl import logging
@@ -24,14 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from scratchgan_jax import checkpoint as ckpt_lib
 from scratchgan_jax import data as data_lib
 from scratchgan_jax import losses
 from scratchgan_jax import models
 from scratchgan_jax import parallel
-from scratchgan_jax import writers
 from scratchgan_jax.config import Config
-from jax.sharding import PartitionSpec as P
 
 
 class TrainingError(RuntimeError):
@@ -136,72 +132,8 @@ def baseline_shape(cfg: Config) -> tuple[int, ...]:
 
 
 # ----------------------------------------------------------------------------
-# Update steps.
-#
-# Device-count invariance: a plain batch mean under jit is reduced by XLA per
-# device and then all-reduced, so its summation order (and last bits) depend
-# on the device count; even per-row kernels compile differently for different
-# shard sizes. Instead, the batch is split into `grad_chunks` fixed chunks;
-# each device computes the gradients of its own chunks one after the other
-# (the same program for every chunk, whatever the mesh), and the per-chunk
-# gradients are gathered and added in a fixed order. Results are bit-identical
-# for every device count that divides `grad_chunks` (an explicit
-# `--grad_chunks=N`). The default, `grad_chunks=0`, picks the fewest chunks
-# that fit the memory budget (`resolve_chunks`): one per device when the batch
-# fits, the fastest path; results then agree across device counts to float
-# rounding, not bit for bit.
-
-
-def _chunk(x, c):
-  return x.reshape((c, x.shape[0] // c) + x.shape[1:])
-
-
-def _sum_chunks(tree, mesh):
-  """Sum over the leading chunk axis in a fixed order, after gathering."""
-  def f(x):
-    if mesh is not None:
-      x = jax.lax.with_sharding_constraint(x, parallel.replicated(mesh))
-    # The barrier stops XLA from folding the chunk sum back into the ops that
-    # produced the chunks (which would re-split it across devices).
-    x = jax.lax.optimization_barrier(x)
-    out = x[0]
-    for i in range(1, x.shape[0]):
-      out = out + x[i]
-    return out
-  return jax.tree.map(f, tree)
-
-
-def chunked_grad(loss_fn, params, chunks, extras, mesh):
-  """Sum over chunks of grad(loss_fn)(params, chunk, extras), device-invariant.
-
-  `chunks` is a pytree of arrays with a leading chunk axis (sharded on `data`);
-  `extras` is replicated. Each device loops over its own chunks with
-  `lax.map`, so every chunk runs the same compiled program whatever the device
-  count; the per-chunk results are then gathered and added in a fixed order.
-  Returns (summed grads, summed aux).
-  """
-  g = jax.grad(loss_fn, has_aux=True)
-
-  def local(params, chunks, extras):
-    return jax.lax.map(lambda c: g(params, c, extras), chunks)
-
-  if mesh is None:
-    out = local(params, chunks, extras)
-  else:
-    out = jax.shard_map(local, mesh=mesh, in_specs=(P(), P('data'), P()),
-                        out_specs=P('data'), check_vma=False)(params, chunks, extras)
-  return _sum_chunks(out, mesh)
-
-
-def chunked_map(fn, params, chunks, extras, mesh):
-  """[fn(params, chunk, extras) for each chunk], each device over its own chunks."""
-  def local(params, chunks, extras):
-    return jax.lax.map(lambda c: fn(params, c, extras), chunks)
-
-  if mesh is None:
-    return local(params, chunks, extras)
-  return jax.shard_map(local, mesh=mesh, in_specs=(P(), P('data'), P()),
-                       out_specs=P('data'), check_vma=False)(params, chunks, extras)
+# Update steps. Their batch is cut into `setup.grad_chunks` fixed chunks
+# (parallel.py: device-count invariance, and microbatching within memory).
 
 
 def _l2_grad(params, weight: float, train_pretrained: bool):
@@ -218,10 +150,28 @@ def _apply(opt, opt_state, params, grads, l2_weight: float, train_pretrained: bo
   return optax.apply_updates(params, updates), opt_state, l2
 
 
+# Keys. Step s's key is fold_in(rng, s) (`gan_update`); from it, update i of
+# the discriminator gets fold_in(key, i) and update i of the generator
+# fold_in(key, 1000 + i) (`_update_keys`); each update's key is split in
+# three (`_subkeys`): [0] draws the batch the update trains on, [1] and [2]
+# the dropout masks of its two network calls.
+
+
+def _update_keys(key, cfg: Config):
+  """(discriminator update keys, generator update keys) of one step."""
+  return ([jax.random.fold_in(key, i) for i in range(cfg.num_disc_updates)],
+          [jax.random.fold_in(key, 1000 + i) for i in range(cfg.num_gen_updates)])
+
+
+def _subkeys(key):
+  """(sample, first call, second call) = split(key, 3) of one update."""
+  return jax.random.split(key, 3)
+
+
 def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, key):
   cfg = setup.cfg
   C = setup.grad_chunks
-  _, k_real, k_fake = jax.random.split(key, 3)  # [0]: the key `fake` was drawn with
+  _, k_real, k_fake = _subkeys(key)  # [0]: the key `fake` was drawn with
   B, T = real.shape
 
   def chunk_loss(dp, chunk, keys):
@@ -237,7 +187,7 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
                      (jax.nn.sigmoid(fake_logits) * fm).sum(), fm.sum()])
     return ce, aux
 
-  grads, aux = chunked_grad(chunk_loss, disc_params, (_chunk(real, C), _chunk(fake, C)),
+  grads, aux = parallel.chunked_grad(chunk_loss, disc_params, (parallel.chunk(real, C), parallel.chunk(fake, C)),
                             (k_real, k_fake), mesh)
   new_params, new_opt_state, l2 = _apply(setup.disc_opt, disc_opt_state, disc_params,
                                          grads, cfg.l2_disc, cfg.train_pretrained_embedding)
@@ -266,36 +216,26 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
   return new_params, new_opt_state, metrics
 
 
-def _batch_stat(fn, chunks, extras, C: int, mesh):
-  """sum over the batch of fn(*chunk, extras) computed chunk by chunk: each
-  chunk runs the same program on every device count, and the per-chunk
-  results are added in a fixed order, so the sum has the same bits on every
-  device count that divides C. Replicated inputs go in `extras` (not in a
-  closure: a captured array loses that guarantee)."""
-  return _sum_chunks(chunked_map(lambda _, c, e: fn(*c, e), None,
-                                 tuple(_chunk(x, C) for x in chunks), extras, mesh), mesh)
-
-
 def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
                 baseline, key, fake=None, batch_size=None):
   cfg = setup.cfg
   C = setup.grad_chunks
-  k_sample, k_disc, k_gen = jax.random.split(key, 3)
+  k_sample, k_disc, k_gen = _subkeys(key)
   if fake is None:
     fake, _ = setup.gen.sample(gen_params, k_sample, batch_size)
   B, T = fake.shape
   # The rewards' discriminator pass runs chunk by chunk too, so its
   # activations are bounded by the microbatch (same dropout key: same mask).
-  disc_logits = jax.lax.stop_gradient(chunked_map(
+  disc_logits = jax.lax.stop_gradient(parallel.chunked_map(
       lambda dp, c, k: setup.disc.apply(dp, k, c, True), disc_params,
-      _chunk(fake, C), k_disc, mesh).reshape(B, T))
+      parallel.chunk(fake, C), k_disc, mesh).reshape(B, T))
   lengths = models.first_pad_length(fake, setup.eos)
   mask = models.sequence_mask(fake, setup.eos).astype(jnp.float32)
   rewards = losses.rewards_from_logits(disc_logits)
   if cfg.end_reward == 'absorb':
     rewards = losses.absorb_end(rewards, lengths)
   returns = losses.discounted_returns(rewards, cfg.gamma)
-  mean_return = _sum_chunks(_chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
+  mean_return = parallel.sum_chunks(parallel.chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
   if cfg.baseline_type == 'prefix':
     # The prefix's predicted return is subtracted first; the per-position
     # baseline below then works on what is left (the same code as `position`).
@@ -307,7 +247,7 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   if cfg.baseline_type == 'scalar':  # the paper
     baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
   else:
-    totals = _batch_stat(lambda r, m, _: losses.position_totals(r, m), (returns, mask),
+    totals = parallel.batch_sum(lambda r, m, _: losses.position_totals(r, m), (returns, mask),
                          None, C, mesh)
     if cfg.baseline_type in ('position', 'prefix'):
       baseline = losses.update_position_baseline(baseline, *totals, cfg.baseline_decay)
@@ -322,14 +262,14 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     return adv if scale is None else adv * scale
 
   if cfg.normalize_advantages:
-    scale = losses.advantage_scale(_batch_stat(
+    scale = losses.advantage_scale(parallel.batch_sum(
         lambda r, m, e: losses.advantage_moments(advantage(r, m, *e, None), m),
         (returns, mask), (baseline, totals), C, mesh))
   K = cfg.gen_updates_per_batch
   if K > 1:  # the policy that drew the batch, for the clipped ratio
-    old_lp = jax.lax.stop_gradient(chunked_map(
+    old_lp = jax.lax.stop_gradient(parallel.chunked_map(
         lambda gp, c, k: setup.gen.log_prob(gp, c, k, True), gen_params,
-        _chunk(fake, C), k_gen, mesh).reshape(B, T))
+        parallel.chunk(fake, C), k_gen, mesh).reshape(B, T))
   else:
     old_lp = jnp.zeros_like(returns)
 
@@ -352,11 +292,11 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
                                           batch_size=B)
     return pg, jnp.stack([pg, -lp.sum(), n_clip, ent.sum()])
 
-  chunks = tuple(_chunk(x, C) for x in (fake, returns, old_lp, mask))
+  chunks = tuple(parallel.chunk(x, C) for x in (fake, returns, old_lp, mask))
   extras = (k_gen, baseline, totals, scale)
   clip_frac = []
   for k in range(K):
-    grads, aux = chunked_grad(chunk_loss, gen_params, chunks, extras, mesh)
+    grads, aux = parallel.chunked_grad(chunk_loss, gen_params, chunks, extras, mesh)
     gen_params, gen_opt_state, l2 = _apply(setup.gen_opt, gen_opt_state, gen_params,
                                            grads, cfg.l2_gen, cfg.train_pretrained_embedding)
     if k == 0:  # the loss reported is the first update's (on the sampling policy)
@@ -388,23 +328,23 @@ def params_finite(tree) -> jax.Array:
 
 
 def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None):
-  """One ScratchGAN step: discriminator update(s), then generator update(s)."""
-  setup = resolve_chunks(setup, mesh)
+  """One ScratchGAN step: discriminator update(s), then generator update(s).
+  `setup` has its chunk count resolved (`update_fn` does it)."""
+  assert setup.grad_chunks, 'resolve_chunks(setup, mesh) first (update_fn does)'
   cfg = setup.cfg
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
   gp, dp = state.gen_params, state.disc_params
   g_opt, d_opt, baseline = state.gen_opt_state, state.disc_opt_state, state.baseline
   real = batch.sequence
   B, T = real.shape
-  d_keys = [jax.random.fold_in(key, i) for i in range(cfg.num_disc_updates)]
-  g_keys = [jax.random.fold_in(key, 1000 + i) for i in range(cfg.num_gen_updates)]
+  d_keys, g_keys = _update_keys(key, cfg)
   # Every batch drawn before the generator's first update (one per
   # discriminator update, and the first generator update's fresh one) comes
   # from the same parameters: one sampling pass draws them all, with fewer,
   # larger matmuls in its sequential loop. Each batch is the one its own key
   # alone would draw (`GeneratorFns.sample`).
-  draw = (d_keys + g_keys[:1])[:sampled_batches(cfg)]
-  drawn, _ = setup.gen.sample(gp, jnp.stack([jax.random.split(k, 3)[0] for k in draw]), B)
+  draw = (d_keys + g_keys[:1])[:parallel.sampled_batches(cfg)]
+  drawn, _ = setup.gen.sample(gp, jnp.stack([_subkeys(k)[0] for k in draw]), B)
   drawn = drawn.reshape(len(draw), B, T)
   metrics = {}
   for i in range(cfg.num_disc_updates):
@@ -423,8 +363,9 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
 
 
 def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None):
-  """One maximum-likelihood (teacher forcing) step of the generator."""
-  setup = resolve_chunks(setup, mesh)
+  """One maximum-likelihood (teacher forcing) step of the generator (`setup`
+  resolved, as for `gan_update`)."""
+  assert setup.grad_chunks, 'resolve_chunks(setup, mesh) first (update_fn does)'
   cfg = setup.cfg
   C = setup.grad_chunks
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
@@ -435,7 +376,7 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
     nll = losses.mle_loss(setup.gen.log_prob(gp, seq_c, k, True), n)
     return nll, nll
 
-  grads, nll = chunked_grad(chunk_loss, state.gen_params, _chunk(batch.sequence, C),
+  grads, nll = parallel.chunked_grad(chunk_loss, state.gen_params, parallel.chunk(batch.sequence, C),
                             (key, n_tok), mesh)
   gp, g_opt, l2 = _apply(setup.gen_opt, state.gen_opt_state, state.gen_params, grads,
                          cfg.l2_gen, cfg.train_pretrained_embedding)
@@ -470,92 +411,6 @@ def compile_update(setup: Setup, mesh, donate: bool = True):
                  donate_argnums=(0,) if donate else ())
 
 
-# ----------------------------------------------------------------------------
-# Microbatching: how many gradient chunks a step needs.
-#
-# The step's memory is dominated by the teacher-forced rescoring of the
-# sampled batch: B x T x V logits, their softmax and gradients, plus the LSTM
-# activations kept for the backward pass. Chunking the batch (each device
-# loops over its chunks, gradients accumulated in a fixed order) bounds that
-# by the microbatch; sampling stays one pass over the device's batches (the
-# discriminator's and the generator's), whose memory is [2B, V] per time step.
-
-
-def sampled_batches(cfg: Config) -> int:
-  """Batches `gan_update` draws in its one sampling pass: one per
-  discriminator update, plus the first generator update's own unless it
-  reuses the last discriminator batch."""
-  return cfg.num_disc_updates + (0 if cfg.reuse_samples else 1)
-
-
-def step_memory_bytes(cfg: Config, vocab_size: int, microbatch: int,
-                      device_batch: int, platform: str = 'gpu',
-                      embedding_dim: int | None = None) -> int:
-  """Estimated peak bytes of one update step on one device.
-
-  Calibrated on an H100 at the paper preset (float32: 9.6 MB per example of
-  a one-chunk step, measured; the estimate is ~10 MB) and doubled on CPU,
-  whose compiler keeps more temporaries alive (measured on COCO-sized
-  models). Conservative by design: it picks the chunk count, it is not a
-  measurement.
-  """
-  T, V = cfg.sequence_length, vocab_size
-  E = embedding_dim or cfg.trainable_embedding_size + (300 if cfg.embedding_path else 0)
-  Hg, Lg, Hd = cfg.gen_feature_size, cfg.num_layers_gen, cfg.disc_feature_size
-  Ld = cfg.num_layers_disc
-  per_example = 4 * T * (4 * V + 16 * Lg * Hg + 16 * Ld * Hd + 4 * E)
-  # One sampling pass draws every batch of the step that precedes the
-  # generator's first update (`gan_update`): [draws * B, V] per time step.
-  sampling = 4 * sampled_batches(cfg) * device_batch * (3 * V + 4 * Lg * Hg + 2 * T)
-  params = 4 * (V * E * 2 + 8 * Lg * Hg * Hg + 8 * Ld * Hd * Hd
-                + 2 * Lg * Hg * E + V)
-  fixed = 6 * params + sampling  # params, grads, 2 Adam moments, copies
-  factor = 2 if platform == 'cpu' else 1
-  return factor * (microbatch * per_example + fixed)
-
-
-def default_memory_budget(device=None) -> int:
-  """Bytes a step may use: 60% of an accelerator's memory, 25% of host RAM on CPU."""
-  device = device or jax.local_devices()[0]
-  if device.platform != 'cpu':
-    try:
-      limit = (device.memory_stats() or {}).get('bytes_limit')
-    except Exception:  # pylint: disable=broad-except
-      limit = None
-    if limit:
-      return int(0.6 * limit)
-    return 8 << 30
-  try:
-    total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-  except (ValueError, OSError, AttributeError):
-    total = 8 << 30
-  return int(0.25 * total)
-
-
-def choose_grad_chunks(cfg: Config, vocab_size: int, num_devices: int,
-                       budget_bytes: int, platform: str = 'gpu',
-                       embedding_dim: int | None = None) -> int:
-  """The fewest chunks (a multiple of the device count) whose step fits.
-
-  Fewest chunks = largest kernels = fastest. Raises ParallelError before any
-  compilation when even one example per chunk does not fit.
-  """
-  B = cfg.batch_size
-  per_device = B // num_devices
-  need = lambda mb: step_memory_bytes(cfg, vocab_size, mb, per_device, platform,
-                                     embedding_dim)
-  for k in range(1, per_device + 1):
-    if per_device % k == 0 and need(per_device // k) <= budget_bytes:
-      return k * num_devices
-  gb = need(1) / 2**30
-  raise parallel.ParallelError(
-      f'--batch_size={B} does not fit in the memory budget of '
-      f'{budget_bytes / 2**30:.1f} GiB per device even one example at a time '
-      f'(estimated {gb:.1f} GiB; the sampling pass alone is '
-      f'{4 * sampled_batches(cfg) * per_device * 3 * vocab_size / 2**30:.1f} GiB): raise '
-      '--memory_budget_gb, use more devices, or lower --batch_size')
-
-
 def resolve_chunks(setup: Setup, mesh) -> Setup:
   """`setup` with its chunk count fixed: the config's, or chosen for `mesh`."""
   if setup.grad_chunks:
@@ -564,8 +419,8 @@ def resolve_chunks(setup: Setup, mesh) -> Setup:
   n = mesh.size if mesh is not None else 1
   device = jax.local_devices()[0]  # this process's: memory_stats needs it
   budget = (int(cfg.memory_budget_gb * 2**30) if cfg.memory_budget_gb
-            else default_memory_budget(device))
-  k = choose_grad_chunks(cfg, setup.vocab_size, n, budget, device.platform,
+            else parallel.default_memory_budget(device))
+  k = parallel.choose_grad_chunks(cfg, setup.vocab_size, n, budget, device.platform,
                          setup.embedding_dim or None)
   if k > n:
     logging.info('Microbatching: %d gradient chunks of %d examples (budget %.1f GiB '

@@ -27,7 +27,7 @@ def main():
   out = sys.argv[2]
   # One chunk, the fastest and most memory-hungry program: a 2-layer generator
   # whose vocabulary projection dominates, as at the paper's size.
-  cfg = Config(dataset='text', train_path='-', batch_size=64, max_length=24,
+  cfg = Config.for_model(batch_size=64, max_length=24,
                gen_feature_size=64, num_layers_gen=2, disc_feature_size=64,
                trainable_embedding_size=16, grad_chunks=1, gen_lr=1e-2, disc_lr=1e-2,
                selection_metric='valid_nll')

@@ -32,7 +32,7 @@ def test_chunk_counts_give_the_same_parameters(tiny_corpus, objective):
   one = _run_steps(base.replace(grad_chunks=1))
   eight = _run_steps(base.replace(grad_chunks=8))
   run = experiment.prepare(base)
-  budget = train.step_memory_bytes(base, run.dataset.vocab_size, 1, 16, 'cpu')
+  budget = parallel.step_memory_bytes(base, run.dataset.vocab_size, 1, 16, 'cpu')
   auto_cfg = base.replace(grad_chunks=0, memory_budget_gb=budget / 2**30)
   assert train.resolve_chunks(experiment.prepare(auto_cfg).setup, run.mesh).grad_chunks == 16
   auto = _run_steps(auto_cfg)
@@ -48,7 +48,7 @@ def test_chunk_counts_give_the_same_parameters(tiny_corpus, objective):
 
 def test_chunked_grad_equals_the_unchunked_gradient():
   """chunked_grad over 4 chunks = jax.grad of the whole-batch loss."""
-  cfg = Config(dataset='text', train_path='-', batch_size=16, max_length=10,
+  cfg = Config.for_model(batch_size=16, max_length=10,
                gen_feature_size=16, num_layers_gen=2, trainable_embedding_size=8,
                selection_metric='valid_nll')
   setup = train.make_setup(cfg, 50, None, eos=True)
@@ -66,7 +66,7 @@ def test_chunked_grad_equals_the_unchunked_gradient():
     return loss, loss
 
   ref = jax.grad(whole)(params)
-  got, loss = train.chunked_grad(chunk_loss, params,
+  got, loss = parallel.chunked_grad(chunk_loss, params,
                                  (seq.reshape(4, 4, -1), returns.reshape(4, 4, -1)), b, None)
   np.testing.assert_allclose(float(loss), float(whole(params)), rtol=1e-5)
   for x, y in zip(jax.tree.leaves(ref), jax.tree.leaves(got)):
@@ -74,7 +74,7 @@ def test_chunked_grad_equals_the_unchunked_gradient():
 
 
 def _paper_cfg(batch, **kw):  # GloVe 300 + 64 trainable, as in the paper
-  return Config(dataset='text', train_path='-', embedding_path='glove.txt',
+  return Config.for_model(embedding_path='glove.txt',
                 batch_size=batch, max_length=52,
                 gen_feature_size=512, num_layers_gen=2, disc_feature_size=512,
                 trainable_embedding_size=64, selection_metric='valid_nll', **kw)
@@ -83,24 +83,24 @@ def _paper_cfg(batch, **kw):  # GloVe 300 + 64 trainable, as in the paper
 def test_automatic_chunks_pick_the_fewest_that_fit():
   gib = 2**30
   # The paper preset (V=5700): batch 512 fits 40 GiB in one chunk; 8192 does not.
-  assert train.choose_grad_chunks(_paper_cfg(512), 5700, 1, 40 * gib) == 1
-  k = train.choose_grad_chunks(_paper_cfg(8192), 5700, 1, 40 * gib)
+  assert parallel.choose_grad_chunks(_paper_cfg(512), 5700, 1, 40 * gib) == 1
+  k = parallel.choose_grad_chunks(_paper_cfg(8192), 5700, 1, 40 * gib)
   assert k > 1 and 8192 % k == 0
-  assert train.step_memory_bytes(_paper_cfg(8192), 5700, 8192 // k, 8192) <= 40 * gib
+  assert parallel.step_memory_bytes(_paper_cfg(8192), 5700, 8192 // k, 8192) <= 40 * gib
   smaller = 8192 // [d for d in range(1, k) if 8192 % d == 0][-1]
-  assert train.step_memory_bytes(_paper_cfg(8192), 5700, smaller, 8192) > 40 * gib
+  assert parallel.step_memory_bytes(_paper_cfg(8192), 5700, smaller, 8192) > 40 * gib
   # Chunks are a multiple of the device count.
-  assert train.choose_grad_chunks(_paper_cfg(8192), 5700, 8, 40 * gib) % 8 == 0
+  assert parallel.choose_grad_chunks(_paper_cfg(8192), 5700, 8, 40 * gib) % 8 == 0
   # The estimate follows the H100 measurement at the paper preset (9.6 MB per
   # example, float32, one chunk: benchmarks/results/step_time_gpu.jsonl).
-  per_ex = (train.step_memory_bytes(_paper_cfg(8192), 5700, 8192, 8192)
-            - train.step_memory_bytes(_paper_cfg(4096), 5700, 4096, 4096)) / 4096
+  per_ex = (parallel.step_memory_bytes(_paper_cfg(8192), 5700, 8192, 8192)
+            - parallel.step_memory_bytes(_paper_cfg(4096), 5700, 4096, 4096)) / 4096
   assert 9.6e6 <= per_ex <= 1.5 * 9.6e6
 
 
 def test_a_batch_that_cannot_fit_stops_before_compiling():
   with pytest.raises(parallel.ParallelError, match=r'--memory_budget_gb'):
-    train.choose_grad_chunks(_paper_cfg(4096, max_vocab_size=20000), 20000, 1, 2**30)
+    parallel.choose_grad_chunks(_paper_cfg(4096, max_vocab_size=20000), 20000, 1, 2**30)
 
 
 def test_estimate_bounds_the_compiled_memory_and_chunks_reduce_it():
@@ -108,7 +108,7 @@ def test_estimate_bounds_the_compiled_memory_and_chunks_reduce_it():
   mesh = parallel.make_mesh()
   sizes = {}
   for chunks in (1, 4):
-    cfg = Config(dataset='text', train_path='-', batch_size=64, max_length=20,
+    cfg = Config.for_model(batch_size=64, max_length=20,
                  gen_feature_size=32, num_layers_gen=2, disc_feature_size=32,
                  trainable_embedding_size=16, grad_chunks=chunks,
                  selection_metric='valid_nll')
@@ -118,7 +118,7 @@ def test_estimate_bounds_the_compiled_memory_and_chunks_reduce_it():
     batch = parallel.shard_batch(data.Batch(seqs, np.full(64, 20, np.int32)), mesh)
     m = train.compile_update(setup, mesh).lower(state, batch).compile().memory_analysis()
     measured = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
-    est = train.step_memory_bytes(cfg, 2000, 64 // chunks, 64, 'cpu')
+    est = parallel.step_memory_bytes(cfg, 2000, 64 // chunks, 64, 'cpu')
     assert measured <= est <= 6 * measured, (chunks, measured, est)
     sizes[chunks] = m.temp_size_in_bytes
   assert sizes[4] < sizes[1] / 2

@@ -8,12 +8,15 @@ $PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-upda
   "default=results/oracle_default/fast_sampler_s*_metrics.jsonl" \
   "baseline_type=position=$B/oracle/position_s*_metrics.jsonl" \
   "baseline_type=loo=$B/oracle/loo_s*_metrics.jsonl" \
+  "baseline_type=prefix=$B/oracle/prefix_s*_metrics.jsonl" \
   "normalize_advantages=$B/oracle/norm_s*_metrics.jsonl" \
-  "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" > /dev/null
+  "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" \
+  "gen_lr=2e-3,gen_beta1=0.9=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" > /dev/null
 $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_nll \
   --title="EMNLP2017 subset: FED[use] on 1,000 samples during training" \
   "default=results/emnlp2017/scratchgan*_train_metrics.jsonl" \
   "disc_lr=3e-3=$B/emnlp2017/disc_lr3e-3_s*_metrics.jsonl" \
   "normalize_advantages=$B/emnlp2017/norm_s*_metrics.jsonl" \
   "gen_updates_per_batch=2=$B/emnlp2017/ppo2_s*_metrics.jsonl" \
-  "disc_skip_margin=0.7=$B/emnlp2017/skip_margin0.7_s*_metrics.jsonl" > /dev/null
+  "disc_skip_margin=0.7=$B/emnlp2017/skip_margin0.7_s*_metrics.jsonl" \
+  "gen_lr=1e-3,gen_beta1=0.9=$B/emnlp2017/gen_lr1e-3_beta0.9_s*_metrics.jsonl" > /dev/null
