@@ -5,9 +5,8 @@ import subprocess
 
 def describe() -> dict:
   """{'cpu_model': ..., 'commit': ...}: the CPU (ratios between implementations
-  differ by CPU: the same code, 565bebd, measured 1.91x against PyTorch on one
-  2-core x86_64 and 1.69x on another) and the code's commit (+ '-dirty' when
-  the tree has changes)."""
+  differ from one CPU to another for the same code: BENCHMARKS.md) and the
+  code's commit (+ '-dirty' when the tree has changes)."""
   model = None
   try:
     with open('/proc/cpuinfo') as f:

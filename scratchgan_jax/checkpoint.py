@@ -16,15 +16,13 @@ import json
 import os
 import re
 import socket
-import tempfile
+import secrets
 import time
 
 import jax
 import numpy as np
 
 _PATTERN = re.compile(r'^ckpt_(\d{9})\.npz$')
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class CheckpointError(ValueError):
@@ -39,9 +37,11 @@ def _flatten(tree) -> dict[str, np.ndarray]:
 def atomic_write_bytes(path: str, payload: bytes) -> None:
   d = os.path.dirname(os.path.abspath(path))
   os.makedirs(d, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=d, prefix='.tmp-', suffix=os.path.basename(path))
+  # A fresh name created with the usual mode (0666 less the process umask,
+  # which os.open applies; mkstemp would make it 0600).
+  tmp = os.path.join(d, f'.tmp-{secrets.token_hex(6)}{os.path.basename(path)}')
+  fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
   try:
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; use the usual mode
     with os.fdopen(fd, 'wb') as f:
       f.write(payload)
       f.flush()

@@ -30,10 +30,11 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
 
 import numpy as np
 
+from scratchgan_jax import checkpoint as ckpt_lib
+from scratchgan_jax import writers
 from scratchgan_jax.writers import pyplot
 
 # The folder holding this scratchgan_jax package: the runs import the same one.
@@ -230,26 +231,7 @@ def run_sweep(points: list[dict], seeds: list[int], out: str, base_args: list[st
 
 
 def _write_json(path: str, obj) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(obj, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
-
-
-def read_metrics(path: str) -> list[dict]:
-  """The rows of a run's metrics.jsonl (`path`: the file or its workdir)."""
-  if os.path.isdir(path):
-    path = os.path.join(path, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  rows = []
-  with open(path, encoding='utf-8') as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue  # a torn last line of a killed run
-  return rows
+  ckpt_lib.atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def run_record(workdir: str, metric: str, second: str | None = None,
@@ -263,12 +245,12 @@ def run_record(workdir: str, metric: str, second: str | None = None,
     return None
   with open(rec_path, encoding='utf-8') as f:
     rec = json.load(f)
-  evals = [r for r in read_metrics(workdir) if r.get('eval') and metric in r]
+  evals = [r for r in writers.read_metrics(workdir) if r.get('eval') and metric in r]
   if not evals:
     return None
   vals = [float(r[metric]) for r in evals]
   best_i = int(np.nanargmin(vals)) if any(map(math.isfinite, vals)) else 0
-  logs = [r for r in read_metrics(workdir) if not r.get('eval')]
+  logs = [r for r in writers.read_metrics(workdir) if not r.get('eval')]
   out = {**{f'flag.{k}': v for k, v in rec['point'].items()},
          'seed': rec['seed'], 'workdir': workdir,
          'final_step': evals[-1]['step'],
@@ -455,15 +437,6 @@ def points_from_args(grid: list[str] | None, random_specs: list[str] | None,
       raise SweepError(f'{sorted(both)} swept by --zip and by --grid/--random')
     points = [{**p, **t} for p in points for t in tied]
   return points
-
-
-def describe(points: list[dict]) -> str:
-  return '\n'.join(f'{point_name(p)}: {json.dumps(p, sort_keys=True)}' for p in points)
-
-
-def load_plan(out: str) -> dict[str, Any]:
-  with open(os.path.join(out, 'sweep.json'), encoding='utf-8') as f:
-    return json.load(f)
 
 
 # ----------------------------------------------------------------------------

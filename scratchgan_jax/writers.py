@@ -38,6 +38,25 @@ def _clean(v):
   return v
 
 
+def read_metrics(path: str) -> list[dict]:
+  """The complete rows of a metrics.jsonl (`path`: the file or its workdir); a
+  torn last line of a killed run, or a corrupt one, is skipped."""
+  if os.path.isdir(path):
+    path = os.path.join(path, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      if isinstance(row, dict):
+        rows.append(row)
+  return rows
+
+
 class MetricWriter:
   """Appends one JSON object per call to `<workdir>/metrics.jsonl`.
 
@@ -99,18 +118,7 @@ class MetricWriter:
 
   def read(self) -> list[dict]:
     """Every complete row; a torn or corrupt line is skipped."""
-    if not os.path.exists(self.path):
-      return []
-    rows = []
-    with open(self.path, encoding='utf-8', errors='replace') as f:
-      for line in f:
-        try:
-          row = json.loads(line)
-        except json.JSONDecodeError:
-          continue
-        if isinstance(row, dict):
-          rows.append(row)
-    return rows
+    return read_metrics(self.path)
 
 
 def write_samples(path: str, sentences: list[str]) -> None:

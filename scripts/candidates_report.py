@@ -20,7 +20,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax.sweep import read_metrics, sample_std  # noqa: E402
+from scratchgan_jax.sweep import sample_std  # noqa: E402
+from scratchgan_jax.writers import read_metrics  # noqa: E402
 from scratchgan_jax.writers import pyplot  # noqa: E402
 
 

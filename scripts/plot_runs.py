@@ -13,7 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax.sweep import read_metrics  # noqa: E402
+from scratchgan_jax.writers import read_metrics  # noqa: E402
 from scratchgan_jax.writers import pyplot  # noqa: E402
 
 

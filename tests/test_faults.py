@@ -347,3 +347,18 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_the_rerun_resumes(tmp_path, si
   assert rc == 0 and 'starting fresh' in err, err
   _assert_same_ckpt(checkpoint.path_for(str(tmp_path / 'ref' / 'checkpoints'), 40),
                     checkpoint.path_for(str(w / 'checkpoints'), 40))
+
+
+def test_atomic_writes_get_the_usual_mode_and_leave_the_umask_alone(tmp_path):
+  """Files of a run are readable by the group like any other file (0666 less
+  the umask, not mkstemp's 0600), and writing them does not touch the
+  process umask (importing the package used to set it twice)."""
+  from scratchgan_jax import checkpoint as ckpt_lib
+  old = os.umask(0o027)
+  try:
+    ckpt_lib.atomic_write_text(str(tmp_path / 'a.json'), '{}')
+    assert os.stat(tmp_path / 'a.json').st_mode & 0o777 == 0o640
+    assert os.umask(0o027) == 0o027
+  finally:
+    os.umask(old)
+  assert [f for f in os.listdir(tmp_path) if f.startswith('.tmp-')] == []
