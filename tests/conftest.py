@@ -1,5 +1,7 @@
-"""Shared fixtures: a tiny text corpus and config, and the ../shared data path."""
+"""Shared fixtures and helpers: a tiny text corpus and config, the command line as
+a user runs it, the ../shared data path, and the suite-time record."""
 import os
+import subprocess
 import sys
 
 import pytest
@@ -19,6 +21,33 @@ TINY_SENTENCES = [
     'a bird saw a cat',
     'the dog ate the fish',
 ]
+
+
+# The command line as a user runs it (tests of launch.py).
+TINY = ['--max_length=8', '--batch_size=8', '--gen_feature_size=8',
+        '--num_layers_gen=1', '--disc_feature_size=8',
+        '--trainable_embedding_size=4', '--num_steps=2', '--eval_every=2',
+        '--checkpoint_every=2', '--log_every=1', '--num_eval_samples=8',
+        '--selection_metric=valid_nll']
+
+
+def launch(*args, env=None, cwd=None):
+  e = dict(os.environ, JAX_PLATFORMS='cpu', **(env or {}))
+  p = subprocess.run([sys.executable, os.path.join(REPO, 'launch.py'), *args],
+                     capture_output=True, text=True, env=e, cwd=cwd, timeout=300)
+  return p.returncode, p.stdout, p.stderr
+
+
+def assert_clean_error(rc, err, pattern):
+  assert rc == 2, (rc, err[-2000:])
+  assert 'Traceback' not in err, err
+  lines = [l for l in err.splitlines() if l.startswith('error: ')]
+  assert len(lines) == 1, err
+  assert pattern in lines[0], lines[0]
+
+
+ORACLE_TINY = ['--dataset=oracle', '--oracle_vocab_size=30', '--oracle_length=5',
+               '--oracle_num_train=40', '--oracle_num_valid=40']
 
 
 def shared(*parts):

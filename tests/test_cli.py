@@ -7,29 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, TINY_SENTENCES
-
-TINY = ['--max_length=8', '--batch_size=8', '--gen_feature_size=8',
-        '--num_layers_gen=1', '--disc_feature_size=8',
-        '--trainable_embedding_size=4', '--num_steps=2', '--eval_every=2',
-        '--checkpoint_every=2', '--log_every=1', '--num_eval_samples=8',
-        '--selection_metric=valid_nll']
-
-
-def launch(*args, env=None, cwd=None):
-  e = dict(os.environ, JAX_PLATFORMS='cpu', **(env or {}))
-  p = subprocess.run([sys.executable, os.path.join(REPO, 'launch.py'), *args],
-                     capture_output=True, text=True, env=e, cwd=cwd, timeout=300)
-  return p.returncode, p.stdout, p.stderr
-
-
-def assert_clean_error(rc, err, pattern):
-  assert rc == 2, (rc, err[-2000:])
-  assert 'Traceback' not in err, err
-  lines = [l for l in err.splitlines() if l.startswith('error: ')]
-  assert len(lines) == 1, err
-  assert pattern in lines[0], lines[0]
-
+from conftest import ORACLE_TINY, REPO, TINY, TINY_SENTENCES, assert_clean_error, launch
 
 @pytest.fixture
 def files(tmp_path):
@@ -172,8 +150,6 @@ def test_evaluate_a_text_run_and_a_samples_file(files, tmp_path):
   assert_clean_error(rc, err, "unknown metric 'wat'")
 
 
-ORACLE_TINY = ['--dataset=oracle', '--oracle_vocab_size=30', '--oracle_length=5',
-               '--oracle_num_train=40', '--oracle_num_valid=40']
 
 
 def test_scoring_a_samples_file_needs_no_training_run(files, tmp_path):

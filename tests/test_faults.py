@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO, TINY_SENTENCES, tiny_config
 from scratchgan_jax import checkpoint, data, experiment, train, writers
-from test_cli import ORACLE_TINY, TINY, assert_clean_error, launch
+from conftest import ORACLE_TINY, TINY, assert_clean_error, launch
 
 ORACLE_RUN = [*TINY, *ORACLE_TINY, '--selection_metric=auto']
 

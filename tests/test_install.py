@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from test_cli import ORACLE_TINY, TINY
+from conftest import ORACLE_TINY, TINY
 
 
 def _setuptools_ok():

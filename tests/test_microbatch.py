@@ -127,7 +127,7 @@ def test_estimate_bounds_the_compiled_memory_and_chunks_reduce_it():
 def _scheduler_run(tmp_path, scheduler):
   out = tmp_path / f'{scheduler}.npz'
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
-  subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), 'scheduler_run.py'),
+  subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), 'helpers', 'scheduler_run.py'),
                   scheduler, str(out)], check=True, env=env, timeout=600)
   return dict(np.load(out))
 

@@ -22,7 +22,7 @@ def _free_port():
 
 
 def _script(name):
-  return os.path.join(REPO, 'tests', name)
+  return os.path.join(REPO, 'tests', 'helpers', name)
 
 
 ENV = dict(os.environ, JAX_PLATFORMS='cpu')

@@ -1,6 +1,6 @@
 """Helper for the device-invariance tests: run K update steps on N CPU devices.
 
-    python tests/device_run.py N OUT.npz [objective]
+    python tests/helpers/device_run.py N OUT.npz [objective]
 
 objective `gan+options`: the GAN with the beyond-the-paper options on
 (per-position baseline, normalised advantages, two clipped updates per batch);
@@ -15,7 +15,7 @@ import sys
 import jax
 
 jax.config.update('jax_num_cpu_devices', int(sys.argv[1]))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import numpy as np  # noqa: E402
 

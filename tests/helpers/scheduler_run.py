@@ -1,6 +1,6 @@
 """Helper for the CPU-scheduler test: compile and run a GAN step in a fresh process.
 
-    python tests/scheduler_run.py memory|xla-default OUT.npz
+    python tests/helpers/scheduler_run.py memory|xla-default OUT.npz
 
 With `memory`, calls parallel.use_cpu_memory_scheduler() first (as launch.py
 does). Writes the parameters after 3 steps and XLA's planned temporary bytes of
@@ -9,7 +9,7 @@ the compiled step to OUT.npz.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from scratchgan_jax import parallel  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Helper for the multi-process test: K update steps on P processes x D CPU devices.
 
-    python tests/multiprocess_run.py PROCESS_ID NUM_PROCESSES PORT DEVICES OUT.npz
+    python tests/helpers/multiprocess_run.py PROCESS_ID NUM_PROCESSES PORT DEVICES OUT.npz
 
 Each process loads only its slice of every global batch
 (`data.get_batch(process_index=...)`) and the global array is built with
@@ -16,7 +16,7 @@ pid, nproc, port, ndev, out = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[
                                int(sys.argv[4]), sys.argv[5])
 jax.config.update('jax_num_cpu_devices', ndev)
 jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from scratchgan_jax import data, experiment, parallel, train  # noqa: E402
 from scratchgan_jax.config import Config  # noqa: E402
 

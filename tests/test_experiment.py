@@ -135,7 +135,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_corpus, tmp_p
 
 def _device_run(n, out, objective):
   env = dict(os.environ, JAX_PLATFORMS='cpu')
-  subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'device_run.py'),
+  subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'helpers', 'device_run.py'),
                   str(n), out, objective], check=True, env=env, cwd=REPO)
   return _flat(out)
 
