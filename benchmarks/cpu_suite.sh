@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/cpu_suite.sh [OUT.jsonl] [SECTION ...]
 #
-# Sections (default: all):
+# Sections (default: bench sweep scaling; emnlp needs an older checkout):
 #   bench    the cpu-bench step with launch.py's defaults (automatic microbatching)
 #            and the PyTorch reference, 10 steps each, three alternating rounds (~4 min)
 #   sweep    the paper preset (G 2x512, D 1x512, embedding 300 + 64, vocabulary
@@ -12,6 +12,10 @@
 #            one timed step each, after compiling and without a warm-up call
 #            (a step at 8192 takes minutes on 2 cores), then 512 and 1024 warm
 #            (one untimed step first); ~20 min in all
+#   emnlp    the emnlp2017-small step (experiments/emnlp2017_small_scratchgan.cfg's
+#            shapes) at this checkout and at $OLD_CODE (a checkout of an older commit,
+#            default ../wt_old), three alternating rounds of 10 steps, then one
+#            --breakdown of this checkout's step (~6 min)
 #   scaling  the cpu-bench step on 1, 2, 4, 8 simulated CPU devices
 #            (JAX_NUM_CPU_DEVICES) sharing this machine's cores: strong scaling at
 #            a fixed global batch of 64 and weak scaling at 64 per device (~8 min)
@@ -39,6 +43,14 @@ if has bench; then
     one --preset=cpu-bench --steps=10 --auto_chunks
     "$PY" benchmarks/torch_step.py --steps=10 --threads=2 | grep '^{' | tee -a "${TORCH_OUT:-benchmarks/results/torch_step_cpu.jsonl}"
   done
+fi
+if has emnlp; then
+  for round in 1 2 3; do
+    one --preset=emnlp2017-small --steps=10 --auto_chunks
+    one --preset=emnlp2017-small --steps=10 --auto_chunks --code="${OLD_CODE:-../wt_old}"
+  done
+  "$PY" "$ST" --preset=emnlp2017-small --breakdown --steps=5 | grep '^{' \
+    | tee -a "${BREAKDOWN_OUT:-benchmarks/results/step_breakdown_cpu.jsonl}"
 fi
 if has sweep; then
   for b in 512 1024 2048 4096 8192; do

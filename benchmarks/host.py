@@ -1,12 +1,15 @@
 """What a benchmark line needs to be compared across machines and commits."""
+from __future__ import annotations
+
 import os
 import subprocess
 
 
-def describe() -> dict:
+def describe(root: str | None = None) -> dict:
   """{'cpu_model': ..., 'commit': ...}: the CPU (ratios between implementations
   differ from one CPU to another for the same code: BENCHMARKS.md) and the
-  code's commit (+ '-dirty' when the tree has changes)."""
+  code's commit (+ '-dirty' when the tree has changes) of the checkout at
+  `root` (default: this one)."""
   model = None
   try:
     with open('/proc/cpuinfo') as f:
@@ -16,7 +19,7 @@ def describe() -> dict:
           break
   except OSError:
     pass
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   try:
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root,
                             capture_output=True, text=True, check=True).stdout.strip()

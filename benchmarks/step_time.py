@@ -24,8 +24,29 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import host  # noqa: E402  (benchmarks/host.py)
+
+# --code=DIR times the scratchgan_jax of another checkout (e.g. a worktree of an
+# older commit) with this script, so old and new code are measured in one run.
+_CODE = next((a.split('=', 1)[1] for a in sys.argv if a.startswith('--code=')), '')
+if _CODE:
+  sys.path.insert(0, os.path.abspath(_CODE))
 from scratchgan_jax import data, parallel, train  # noqa: E402
 from scratchgan_jax.config import Config  # noqa: E402
+
+
+def _describe() -> dict:
+  """The machine and the commit of the code measured (and of this script, when
+  --code named another checkout)."""
+  d = host.describe(_CODE or None)
+  if _CODE:
+    d['script_commit'] = host.describe()['commit']
+  return d
+
+
+def model_config(**kw):
+  """A config of the networks only (`Config.for_model`, spelt out so that
+  older checkouts given by --code work too)."""
+  return Config(**{'dataset': 'text', 'train_path': '-', **kw})
 
 PRESETS = {
     'paper': dict(batch_size=512, max_length=52, vocab=5700, gen_feature_size=512,
@@ -75,7 +96,7 @@ def model_flops(p: dict, batch_size: int) -> float:
 def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
             compute_dtype: str = 'float32', memory_budget_gb: float = 0.0,
             warmup: bool = True):
-  cfg = Config.for_model(objective='gan',
+  cfg = model_config(objective='gan',
                batch_size=batch_size, max_length=preset['max_length'],
                gen_feature_size=preset['gen_feature_size'],
                num_layers_gen=preset['num_layers_gen'],
@@ -130,11 +151,54 @@ def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
               grad_chunks=grad_chunks)
 
 
+def part_flops(p: dict, batch_size: int) -> dict:
+  """Matmul FLOPs of each part timed by `breakdown` (as `model_flops` counts):
+  one sampling pass of `batch_size` rows, a discriminator forward, its
+  forward + backward on a real and a fake batch, the generator's rescoring
+  forward + backward."""
+  B, T, V = batch_size, p['max_length'], p['vocab']
+  D = p['pretrained_dim'] + p['trainable_embedding_size']
+  Hg, Lg, Hd = p['gen_feature_size'], p['num_layers_gen'], p['disc_feature_size']
+  lstm_g = sum(2 * B * 4 * Hg * (Hg + (2 if l else 1) * Hg) for l in range(Lg))
+  out_g = 2 * B * Lg * Hg * D + 2 * B * D * V
+  g_fwd = 2 * V * D * Hg + T * (lstm_g + out_g)
+  d_fwd = 2 * V * D * Hd + T * (2 * B * 4 * Hd * 2 * Hd + 2 * B * Hd)
+  return {'sample': g_fwd, 'disc_fwd': d_fwd, 'disc_fwd_bwd_real_and_fake': 2 * 3 * d_fwd,
+          'gen_rescore_fwd_bwd': 3 * g_fwd}
+
+
+def matmul_reference(preset: dict, steps: int) -> dict:
+  """GFLOP/s of plain float32 matmuls on this machine, for scale: the
+  rescoring's vocabulary matmul ([B*T, D] x [D, V]), one sampling step's
+  ([B, D] x [D, V]) and one LSTM step's ([B, 2H] x [2H, 4H])."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  B, T, V = preset['batch_size'], preset['max_length'], preset['vocab']
+  D = preset['pretrained_dim'] + preset['trainable_embedding_size']
+  H = preset['gen_feature_size']
+  shapes = {'vocab_matmul': (B * T, D, V), 'sample_step_matmul': (B, D, V),
+            'lstm_step_matmul': (B, 2 * H, 4 * H)}
+  out = {}
+  for name, (m, k, n) in shapes.items():
+    a = jax.random.normal(jax.random.key(0), (m, k))
+    b = jax.random.normal(jax.random.key(1), (k, n))
+    f = jax.jit(jnp.dot)
+    jax.block_until_ready(f(a, b))
+    reps = max(steps, int(2e10 // (2 * m * k * n)) or 1)
+    t = time.perf_counter()
+    for _ in range(reps):
+      r = f(a, b)
+    jax.block_until_ready(r)
+    out[name + '_gflops_per_s'] = 2 * m * k * n * reps / (time.perf_counter() - t) / 1e9
+  return out
+
+
 def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
-  """Milliseconds of each part of a step, each jitted alone on the full batch."""
+  """Milliseconds of each part of a step, each jitted alone on the full batch,
+  with each part's matmul FLOPs and achieved GFLOP/s, and plain matmuls of the
+  same shapes for scale (`matmul_reference`)."""
   from scratchgan_jax import losses  # pylint: disable=g-import-not-at-top
   B, T = preset['batch_size'], preset['max_length']
-  cfg = Config.for_model(batch_size=B, max_length=T,
+  cfg = model_config(batch_size=B, max_length=T,
                gen_feature_size=preset['gen_feature_size'],
                num_layers_gen=preset['num_layers_gen'],
                disc_feature_size=preset['disc_feature_size'],
@@ -168,6 +232,10 @@ def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
   # One step = 2 samplings + D fwd/bwd on real and fake + D fwd + G rescoring.
   out['sum_of_parts_ms'] = (2 * out['sample_ms'] + out['disc_fwd_bwd_real_and_fake_ms']
                             + out['disc_fwd_ms'] + out['gen_rescore_fwd_bwd_ms'])
+  for name, flops in part_flops(preset, B).items():
+    out[name + '_gflop'] = flops / 1e9
+    out[name + '_gflops_per_s'] = flops / (out[name + '_ms'] / 1e3) / 1e9
+  out.update(matmul_reference(preset, steps))
   return out
 
 
@@ -176,6 +244,8 @@ def main():
   p.add_argument('--preset', default='cpu-bench',
                  choices=['paper', 'cpu-bench', 'emnlp2017-small', 'sweep'])
   p.add_argument('--steps', type=int, default=10)
+  p.add_argument('--code', default='', help='time the scratchgan_jax package of this '
+                 'checkout instead of this one (its commit is recorded)')
   p.add_argument('--grad_chunks', type=int, default=0,
                  help='0: the device count (fastest invariant setting)')
   p.add_argument('--peak_tflops', type=float, default=0.0)
@@ -206,7 +276,7 @@ def main():
     r.update(benchmark='step_breakdown', preset=name, compute_dtype=a.compute_dtype,
              xla_cpu_scheduler=a.xla_cpu_scheduler,
              device_kind=jax.devices()[0].device_kind, jax=jax.__version__,
-             cpus=os.cpu_count(), command=' '.join(sys.argv), **host.describe())
+             cpus=os.cpu_count(), command=' '.join(sys.argv), **_describe())
     print(json.dumps(r))
     return
   mesh = parallel.make_mesh()
@@ -241,7 +311,7 @@ def main():
     r.update(benchmark='step_time', preset=name, devices=mesh.size,
              device_kind=jax.devices()[0].device_kind, platform=jax.default_backend(),
              jax=jax.__version__, cpus=os.cpu_count(), machine=platform.machine(),
-             command=' '.join(sys.argv), **host.describe())
+             command=' '.join(sys.argv), **_describe())
     print(json.dumps(r), flush=True)
 
 
