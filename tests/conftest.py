@@ -50,6 +50,20 @@ ORACLE_TINY = ['--dataset=oracle', '--oracle_vocab_size=30', '--oracle_length=5'
                '--oracle_num_train=40', '--oracle_num_valid=40']
 
 
+def poison_updates(monkeypatch, poison):
+  """Makes every compiled update step pass its (state, metrics) through
+  `poison(state, metrics) -> (state, metrics)`: the faults of a real run
+  (NaN losses or parameters) without changing the library."""
+  from scratchgan_jax import train
+  real = train.compile_update
+
+  def poisoned(setup, mesh, donate=True):
+    update = real(setup, mesh, donate)
+    return lambda state, batch: poison(*update(state, batch))
+
+  monkeypatch.setattr(train, 'compile_update', poisoned)
+
+
 def shared(*parts):
   path = os.path.join(SHARED_DATA, *parts)
   if not os.path.exists(path):

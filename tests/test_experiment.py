@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, poison_updates, tiny_config
 from scratchgan_jax import checkpoint, data, experiment, parallel, train
 
 
@@ -115,18 +115,11 @@ def test_workdir_outputs(tiny_corpus, tmp_path):
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_corpus, tmp_path,
                                                              monkeypatch):
   cfg = tiny_config(*tiny_corpus, num_steps=8, checkpoint_every=2, log_every=1)
-  real = train.compile_update
+  def poison(state, metrics):
+    bad = jnp.where(state.step >= 5, jnp.nan, 0.0)
+    return state, dict(metrics, disc_loss=metrics['disc_loss'] + bad)
 
-  def poisoned(setup, mesh, donate=True):
-    update = real(setup, mesh, donate)
-
-    def wrapped(state, batch):
-      state, metrics = update(state, batch)
-      bad = jnp.where(state.step >= 5, jnp.nan, 0.0)
-      return state, dict(metrics, disc_loss=metrics['disc_loss'] + bad)
-    return wrapped
-
-  monkeypatch.setattr(train, 'compile_update', poisoned)
+  poison_updates(monkeypatch, poison)
   w = str(tmp_path / 'w')
   with pytest.raises(train.TrainingError, match=r'non-finite disc_loss=nan at step 5.*ckpt_000000004'):
     experiment.train(cfg, w)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY_SENTENCES, tiny_config
+from conftest import REPO, TINY_SENTENCES, poison_updates, tiny_config
 from scratchgan_jax import checkpoint, data, experiment, train, writers
 from conftest import ORACLE_TINY, TINY, assert_clean_error, launch
 
@@ -37,24 +37,16 @@ def test_nan_parameters_on_a_checkpoint_step_are_never_saved(tiny_corpus, tmp_pa
   """The update that makes the parameters NaN falls on a checkpoint step."""
   cfg = tiny_config(*tiny_corpus, num_steps=8, checkpoint_every=2, log_every=100,
                     eval_every=100)
-  real = train.compile_update
+  def poison(state, metrics):
+    bad = jnp.where(state.step >= 4, jnp.nan, 0.0)
+    gp = dict(state.gen_params)
+    gp['generator'] = {**gp['generator'], 'out_bias': gp['generator']['out_bias'] + bad}
+    state = state._replace(gen_params=gp)
+    # The metrics come from the parameters *before* the update: finite.
+    return state, dict(metrics, params_finite=train.params_finite(
+        (state.gen_params, state.disc_params)))
 
-  def poisoned(setup, mesh, donate=True):
-    update = real(setup, mesh, donate)
-
-    def wrapped(state, batch):
-      state, metrics = update(state, batch)
-      bad = jnp.where(state.step >= 4, jnp.nan, 0.0)
-      gp = dict(state.gen_params)
-      gp['generator'] = {**gp['generator'],
-                         'out_bias': gp['generator']['out_bias'] + bad}
-      state = state._replace(gen_params=gp)
-      # The metrics come from the parameters *before* the update: finite.
-      return state, dict(metrics, params_finite=train.params_finite(
-          (state.gen_params, state.disc_params)))
-    return wrapped
-
-  monkeypatch.setattr(train, 'compile_update', poisoned)
+  poison_updates(monkeypatch, poison)
   w = str(tmp_path / 'w')
   with pytest.raises(train.TrainingError, match=r'non-finite parameters at step 4.*ckpt_000000002'):
     experiment.train(cfg, w)
