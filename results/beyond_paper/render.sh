@@ -19,4 +19,5 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "normalize_advantages=$B/emnlp2017/norm_s*_metrics.jsonl" \
   "gen_updates_per_batch=2=$B/emnlp2017/ppo2_s*_metrics.jsonl" \
   "disc_skip_margin=0.7=$B/emnlp2017/skip_margin0.7_s*_metrics.jsonl" \
-  "gen_lr=1e-3,gen_beta1=0.9=$B/emnlp2017/gen_lr1e-3_beta0.9_s*_metrics.jsonl" > /dev/null
+  "gen_lr=1e-3,gen_beta1=0.9=$B/emnlp2017/gen_lr1e-3_beta0.9_s*_metrics.jsonl" \
+  "baseline_type=prefix=$B/emnlp2017/prefix_s*_metrics.jsonl" > /dev/null
