@@ -9,6 +9,7 @@ $PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-upda
   "baseline_type=position=$B/oracle/position_s*_metrics.jsonl" \
   "baseline_type=loo=$B/oracle/loo_s*_metrics.jsonl" \
   "baseline_type=prefix=$B/oracle/prefix_s*_metrics.jsonl" \
+  "entropy_bonus=0.01=$B/oracle/entropy0.01_s*_metrics.jsonl" \
   "normalize_advantages=$B/oracle/norm_s*_metrics.jsonl" \
   "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" \
   "gen_lr=2e-3,gen_beta1=0.9=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" > /dev/null
