@@ -8,7 +8,8 @@ benchmark, mean ± sample std (n - 1) over seeds, from the committed files.
 Oracle: the final (step 1,000) evaluation of each seed's training log
 (`results/oracle_default/fast_sampler_s*_metrics.jsonl`) and the MLE sweep's
 `results/oracle_mle/results.csv`. COCO and EMNLP2017: `--mode=evaluate` of each
-seed's best checkpoint (10,000 samples at T = 1; `results/{coco,emnlp2017}/`).
+seed's best checkpoint (10,000 samples at T = 1; `results/{coco,emnlp2017}/`; the
+shipped EMNLP2017 flagfile's prefix baseline: `results/beyond_paper/emnlp2017/`).
 """
 import argparse
 import csv
@@ -54,9 +55,9 @@ def fed(path):
     return json.load(f)['fed[use]']['value']
 
 
-def text_row(bench, d, gan, mle):
+def text_row(bench, d, gan, mle, files=''):
   return (bench, 'FED[use], best checkpoint', [fed(f'{d}/{x}') for x in gan],
-          [fed(f'{d}/{x}') for x in mle], 3, 'ratio', f'`{d}/`')
+          [fed(f'{d}/{x}') for x in mle], 3, 'ratio', files or f'`{d}/`')
 
 
 def main(argv=None):
@@ -67,7 +68,12 @@ def main(argv=None):
   rows = oracle_rows() + [
       text_row('COCO captions', 'results/coco', ['gan_metrics.json', 'gan_seed1_metrics.json'],
                ['mle_metrics.json', 'mle_seed1_metrics.json']),
-      text_row('EMNLP2017 News, 12.5k subset', 'results/emnlp2017',
+      text_row('EMNLP2017 News, 12.5k subset', 'results/beyond_paper/emnlp2017',
+               ['prefix_s0_eval_metrics.json', 'prefix_s1_eval_metrics.json',
+                'prefix_s2_eval_metrics.json'],
+               ['../../emnlp2017/mle_metrics.json', '../../emnlp2017/mle_seed1_metrics.json'],
+               '`results/beyond_paper/emnlp2017/prefix_eval.md`'),
+      text_row("EMNLP2017, the paper's scalar baseline", 'results/emnlp2017',
                ['gan_metrics.json', 'gan_seed1_metrics.json', 'gan_seed2_metrics.json'],
                ['mle_metrics.json', 'mle_seed1_metrics.json'])]
   lines = ['# ScratchGAN against MLE at CPU scale', '',
