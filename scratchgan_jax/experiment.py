@@ -335,10 +335,10 @@ class Checkpointer:
     self.last_saved = opened.latest
 
   def save(self, state, step: int, is_best: bool = False) -> str | None:
-    meta = {'vocab': self.opened.vocab_fp, 'data': self.opened.data_fp,
-            'best': self.opened.best, 'data_position': step, 'config': self.cfg.to_dict()}
     if not self.chief:
       return None
+    meta = {'vocab': self.opened.vocab_fp, 'data': self.opened.data_fp,
+            'best': self.opened.best, 'data_position': step, 'config': self.cfg.to_dict()}
     path = ckpt_lib.save(self.dir, step, parallel.to_host(state), meta,
                          self.cfg.keep_checkpoints, best=is_best)
     self.last_saved = path or self.last_saved
@@ -500,11 +500,11 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
       ckpt.ensure(state, step)
     signum = stop.received() if stop is not None else 0
     if signum and not is_last:
-      log.progress.close()
+      progress.close()
       ckpt.ensure(state, step)
       opened.writer.close()
       raise Interrupted(step, signum, ckpt.last_saved or ckpt_lib.path_for(ckpt.dir, step))
-  log.progress.close()
+  progress.close()
   opened.writer.close()
   return summarize(workdir, opened.writer.read(), opened.best, cfg) if chief else {}
 

@@ -60,6 +60,18 @@ def update_baseline(baseline: jax.Array, mean_return: jax.Array,
   return decay * baseline + (1.0 - decay) * mean_return
 
 
+def _reduce(total: jax.Array, shape, reduction: str, batch_size: int | None) -> jax.Array:
+  """A per-token sum reduced as the REINFORCE loss is: 'sum' divides by the
+  batch (the paper), 'mean' by batch x time (the original code). `batch_size`
+  (default: the rows of `shape`) lets a chunk be divided by the whole batch."""
+  B = shape[0] if batch_size is None else batch_size
+  if reduction == 'sum':
+    return total / B
+  if reduction == 'mean':
+    return total / (B * shape[1])
+  raise ValueError(f'unknown reduction {reduction!r}')
+
+
 def reinforce_loss(log_probs: jax.Array, returns: jax.Array, baseline: jax.Array,
                    reduction: str = 'sum', batch_size: int | None = None) -> jax.Array:
   """-stop_gradient(R_t - b) log p(x_t), masked through `log_probs` (0 past PAD).
@@ -68,13 +80,8 @@ def reinforce_loss(log_probs: jax.Array, returns: jax.Array, baseline: jax.Array
   'mean': averaged over batch x time (the original code). `batch_size`
   (default: the rows given) lets a chunk be divided by the whole batch.
   """
-  B = log_probs.shape[0] if batch_size is None else batch_size
   total = (-jax.lax.stop_gradient(returns - baseline) * log_probs).sum()
-  if reduction == 'sum':
-    return total / B
-  if reduction == 'mean':
-    return total / (B * log_probs.shape[1])
-  raise ValueError(f'unknown reduction {reduction!r}')
+  return _reduce(total, log_probs.shape, reduction, batch_size)
 
 
 def mle_loss(log_probs: jax.Array, num_tokens: jax.Array) -> jax.Array:
@@ -173,18 +180,13 @@ def clipped_surrogate_loss(log_probs: jax.Array, old_log_probs: jax.Array,
   several generator updates without moving far from the policy that drew it.
   Returns (loss, number of unmasked tokens whose ratio is clipped).
   """
-  B = log_probs.shape[0] if batch_size is None else batch_size
   adv = jax.lax.stop_gradient(advantages)
   ratio = jnp.exp(log_probs - jax.lax.stop_gradient(old_log_probs))
   clipped = jnp.clip(ratio, 1.0 - clip, 1.0 + clip)
   per_token = -jnp.minimum(ratio * adv, clipped * adv) * mask
   total = per_token.sum()
   n_clipped = ((jnp.abs(ratio - 1.0) > clip) * mask).sum()
-  if reduction == 'sum':
-    return total / B, n_clipped
-  if reduction == 'mean':
-    return total / (B * log_probs.shape[1]), n_clipped
-  raise ValueError(f'unknown reduction {reduction!r}')
+  return _reduce(total, log_probs.shape, reduction, batch_size), n_clipped
 
 
 def entropy_bonus_loss(entropy: jax.Array, weight: float, reduction: str = 'sum',
@@ -201,10 +203,4 @@ def entropy_bonus_loss(entropy: jax.Array, weight: float, reduction: str = 'sum'
   prefix is treated as given, as in those methods). It works against the
   mode dropping a winning discriminator drives the generator to.
   """
-  B = entropy.shape[0] if batch_size is None else batch_size
-  total = -weight * entropy.sum()
-  if reduction == 'sum':
-    return total / B
-  if reduction == 'mean':
-    return total / (B * entropy.shape[1])
-  raise ValueError(f'unknown reduction {reduction!r}')
+  return _reduce(-weight * entropy.sum(), entropy.shape, reduction, batch_size)

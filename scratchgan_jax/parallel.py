@@ -179,17 +179,8 @@ def chunked_grad(loss_fn, params, chunks, extras, mesh):
   count; the per-chunk results are then gathered and added in a fixed order.
   Returns (summed grads, summed aux).
   """
-  g = jax.grad(loss_fn, has_aux=True)
-
-  def local(params, chunks, extras):
-    return jax.lax.map(lambda c: g(params, c, extras), chunks)
-
-  if mesh is None:
-    out = local(params, chunks, extras)
-  else:
-    out = jax.shard_map(local, mesh=mesh, in_specs=(P(), P('data'), P()),
-                        out_specs=P('data'), check_vma=False)(params, chunks, extras)
-  return sum_chunks(out, mesh)
+  return sum_chunks(chunked_map(jax.grad(loss_fn, has_aux=True), params, chunks, extras,
+                                mesh), mesh)
 
 
 def chunked_map(fn, params, chunks, extras, mesh):

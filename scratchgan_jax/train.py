@@ -187,8 +187,9 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
                      (jax.nn.sigmoid(fake_logits) * fm).sum(), fm.sum()])
     return ce, aux
 
-  grads, aux = parallel.chunked_grad(chunk_loss, disc_params, (parallel.chunk(real, C), parallel.chunk(fake, C)),
-                            (k_real, k_fake), mesh)
+  grads, aux = parallel.chunked_grad(chunk_loss, disc_params,
+                                     (parallel.chunk(real, C), parallel.chunk(fake, C)),
+                                     (k_real, k_fake), mesh)
   new_params, new_opt_state, l2 = _apply(setup.disc_opt, disc_opt_state, disc_params,
                                          grads, cfg.l2_disc, cfg.train_pretrained_embedding)
   prob_real = aux[1] / jnp.maximum(aux[2], 1)  # both before this update
@@ -376,8 +377,8 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
     nll = losses.mle_loss(setup.gen.log_prob(gp, seq_c, k, True), n)
     return nll, nll
 
-  grads, nll = parallel.chunked_grad(chunk_loss, state.gen_params, parallel.chunk(batch.sequence, C),
-                            (key, n_tok), mesh)
+  grads, nll = parallel.chunked_grad(chunk_loss, state.gen_params,
+                                     parallel.chunk(batch.sequence, C), (key, n_tok), mesh)
   gp, g_opt, l2 = _apply(setup.gen_opt, state.gen_opt_state, state.gen_params, grads,
                          cfg.l2_gen, cfg.train_pretrained_embedding)
   new_state = state._replace(step=state.step + 1, gen_params=gp, gen_opt_state=g_opt)

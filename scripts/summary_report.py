@@ -21,14 +21,12 @@ import sys
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _std(v):
-  return float(np.std(v, ddof=1)) if len(v) > 1 else float('nan')
+sys.path.insert(0, REPO)
+from scratchgan_jax.sweep import sample_std  # noqa: E402
 
 
 def cell(values, digits):
-  return f'{np.mean(values):.{digits}f} ± {_std(values):.{digits}f} ({len(values)})'
+  return f'{np.mean(values):.{digits}f} ± {sample_std(values):.{digits}f} ({len(values)})'
 
 
 def final_eval(path, key):
