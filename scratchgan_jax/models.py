@@ -23,6 +23,7 @@ backpropagating through the sampler.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -288,8 +289,8 @@ def inverse_cdf_draw(logits: jax.Array, u: jax.Array, block: int = 64) -> jax.Ar
 class Generator(hk.Module):
   """Autoregressive LSTM language model with tied input/output embeddings."""
 
-  def __init__(self, vocab_size: int, max_length: int, feature_size: int,
-               num_layers: int, trainable_embedding_size: int,
+  def __init__(self, vocab_size: int, max_length: int, *, feature_size: int = 512,
+               num_layers: int = 2, trainable_embedding_size: int = 64,
                pretrained: np.ndarray | None = None,
                train_pretrained: bool = False, embedding_dropout: float = 0.0,
                eos: bool = True, compute_dtype=jnp.float32, name='generator'):
@@ -409,16 +410,10 @@ class GeneratorFns(NamedTuple):
   log_prob_entropy: Callable
 
 
-def make_generator(vocab_size: int, max_length: int, *, feature_size: int = 512,
-                   num_layers: int = 2, trainable_embedding_size: int = 64,
-                   pretrained: np.ndarray | None = None,
-                   train_pretrained: bool = False,
-                   embedding_dropout: float = 0.0, eos: bool = True,
-                   compute_dtype=jnp.float32) -> GeneratorFns:
-  def module():
-    return Generator(vocab_size, max_length, feature_size, num_layers,
-                     trainable_embedding_size, pretrained, train_pretrained,
-                     embedding_dropout, eos, compute_dtype)
+def make_generator(vocab_size: int, max_length: int, **module_kwargs) -> GeneratorFns:
+  """Pure functions of a `Generator(vocab_size, max_length, **module_kwargs)`
+  (its keyword arguments and their defaults are the module's)."""
+  module = functools.partial(Generator, vocab_size, max_length, **module_kwargs)
 
   def f():
     g = module()
@@ -462,8 +457,8 @@ def make_generator(vocab_size: int, max_length: int, *, feature_size: int = 512,
 class Discriminator(hk.Module):
   """Recurrent discriminator: one logit D(x_t | x_<t) per step."""
 
-  def __init__(self, vocab_size: int, max_length: int, feature_size: int,
-               num_layers: int, trainable_embedding_size: int,
+  def __init__(self, vocab_size: int, max_length: int, *, feature_size: int = 512,
+               num_layers: int = 1, trainable_embedding_size: int = 64,
                pretrained: np.ndarray | None = None,
                train_pretrained: bool = False, dropout: float = 0.1,
                layer_norm: bool = True, position: str = 'paper',
@@ -514,19 +509,13 @@ class DiscriminatorFns(NamedTuple):
   apply: Callable
 
 
-def make_discriminator(vocab_size: int, max_length: int, *,
-                       feature_size: int = 512, num_layers: int = 1,
-                       trainable_embedding_size: int = 64,
-                       pretrained: np.ndarray | None = None,
-                       train_pretrained: bool = False, dropout: float = 0.1,
-                       layer_norm: bool = True, position: str = 'paper',
-                       eos: bool = True,
-                       compute_dtype=jnp.float32) -> DiscriminatorFns:
+def make_discriminator(vocab_size: int, max_length: int,
+                       **module_kwargs) -> DiscriminatorFns:
+  """Pure functions of a `Discriminator(vocab_size, max_length, **module_kwargs)`
+  (its keyword arguments and their defaults are the module's)."""
+
   def fwd(sequence, is_training=True):
-    return Discriminator(vocab_size, max_length, feature_size, num_layers,
-                         trainable_embedding_size, pretrained, train_pretrained,
-                         dropout, layer_norm, position, eos,
-                         compute_dtype)(sequence, is_training)
+    return Discriminator(vocab_size, max_length, **module_kwargs)(sequence, is_training)
 
   t = hk.transform(fwd)
   dummy = jnp.zeros((1, max_length), jnp.int32)
