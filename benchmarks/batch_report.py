@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax.writers import pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
 
 
 def label(r):
@@ -50,17 +50,17 @@ def main():
         # A later row of the same setting supersedes an earlier one.
         latest[(label(r), r['batch_size'])] = r
   rows = sorted(latest.values(), key=lambda r: (label(r), r['batch_size']))
-  print('| setting | batch | chunks | steps/s | µs per example | peak memory | '
-        'TFLOP/s | utilisation |')
-  print('|---|---|---|---|---|---|---|---|')
+  table = []
   for r in rows:
     util = r.get('flop_utilisation')
-    print(f'| {label(r)} | {r["batch_size"]} | {r["grad_chunks"]} | '
-          f'{r["steps_per_s"]:.2f} | {1e6 / r["sequences_per_s"]:.1f} | '
-          f'{r["peak_memory_bytes"] / 2**30:.1f} GiB | {r["achieved_tflops"]:.1f} | '
-          f'{"" if util is None else f"{100 * util:.1f}%"} |')
-  for r in failed:
-    print(f'| failed: `{r["args"]}` | | | | | {r["error"][:120]} | | |')
+    table.append([label(r), r['batch_size'], r['grad_chunks'], f'{r["steps_per_s"]:.2f}',
+                  f'{1e6 / r["sequences_per_s"]:.1f}',
+                  f'{r["peak_memory_bytes"] / 2**30:.1f} GiB', f'{r["achieved_tflops"]:.1f}',
+                  '' if util is None else f'{100 * util:.1f}%'])
+  table += [[f'failed: `{r["args"]}`', '', '', '', '', r['error'][:120], '', '']
+            for r in failed]
+  print('\n'.join(markdown_table(['setting', 'batch', 'chunks', 'steps/s', 'µs per example',
+                                  'peak memory', 'TFLOP/s', 'utilisation'], table)))
   if a.png:
     plt = pyplot(required=True)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))

@@ -9,6 +9,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scratchgan_jax.writers import markdown_table  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, 'benchmarks', 'results', 'test_suites.jsonl')
 OUT = os.path.join(ROOT, 'benchmarks', 'results', 'test_suites.md')
@@ -21,16 +24,17 @@ def main():
   latest = {}
   for r in rows:
     latest[r['suite']] = r
-  lines = ['# Test suites', '',
-           '| suite | tests | wall time | workers | machine | commit | date | python, jax |',
-           '|---|---|---|---|---|---|---|---|']
+  table = []
   for suite in sorted(latest, key=lambda s: list(NAMES).index(s) if s in NAMES else 9):
     r = latest[suite]
     tests = f"{r['passed']} passed" + (f", {r['failed']} failed" if r['failed'] else '') + (
         f", {r['skipped']} skipped" if r['skipped'] else '')
-    lines.append(f"| {NAMES.get(suite, suite)} | {tests} | {r['seconds'] / 60:.1f} min "
-                 f"| {r['workers']} | {r['cpu_model']}, {r['cpus']} cores | {r['commit']} "
-                 f"| {r['date'][:10]} | {r['python']}, {r['jax']} |")
+    table.append([NAMES.get(suite, suite), tests, f"{r['seconds'] / 60:.1f} min", r['workers'],
+                  f"{r['cpu_model']}, {r['cpus']} cores", r['commit'], r['date'][:10],
+                  f"{r['python']}, {r['jax']}"])
+  lines = ['# Test suites', ''] + markdown_table(
+      ['suite', 'tests', 'wall time', 'workers', 'machine', 'commit', 'date', 'python, jax'],
+      table)
   with open(OUT, 'w', encoding='utf-8') as f:
     f.write('\n'.join(lines) + '\n')
   return 0

@@ -28,7 +28,7 @@ from scratchgan_jax import inference
 from scratchgan_jax import metrics as metrics_lib
 from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax.config import Config, ConfigError
-from scratchgan_jax.writers import pyplot
+from scratchgan_jax.writers import markdown_table, pyplot
 
 DEFAULT_TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 
@@ -314,12 +314,11 @@ def temperature_sweep(workdir: str, opts: EvalOptions) -> list[dict]:
     csv.append(f"{r['run']},{r['temperature']}," + ','.join(str(r.get(k, '')) for k in keys))
   ckpt_lib.atomic_write_text(os.path.join(out_dir, 'sweep.csv'), '\n'.join(csv) + '\n')
   pngs = _plots(rows, out_dir)
-  md = ['# Temperature sweep', '', '| ' + ' | '.join(['run', 'temperature'] + keys) + ' |',
-        '|' + '---|' * (len(keys) + 2)]
-  for r in rows:
-    cells = [r['run'], f"{r['temperature']:g}"] + [
-        f'{r[k]:.4f}' if isinstance(r.get(k), float) else str(r.get(k, '')) for k in keys]
-    md.append('| ' + ' | '.join(cells) + ' |')
+  md = ['# Temperature sweep', ''] + markdown_table(
+      ['run', 'temperature'] + keys,
+      [[r['run'], f"{r['temperature']:g}"] + [
+          f'{r[k]:.4f}' if isinstance(r.get(k), float) else str(r.get(k, '')) for k in keys]
+       for r in rows])
   md += [''] + [f'![{p}]({p})' for p in pngs]
   if not pngs:
     md.append('(no plots: `pip install matplotlib` for the PNG curves)')
@@ -405,8 +404,8 @@ def _markdown(r: dict) -> str:
   case = {True: ', lowercased', False: ', case kept'}.get(r.get('lowercased'), '')
   lines = ['# Evaluation', '', f'Source: `{r["source"]}`, {r["num_samples"]} samples '
            f'({r.get("num_empty", 0)} empty), '
-           f'tokenisation: {r["tokenisation"]}{case}.', '', '| metric | value |',
-           '|---|---|']
+           f'tokenisation: {r["tokenisation"]}{case}.', '']
+  rows = []
   for k, v in r.items():
     if k in ('source', 'num_samples', 'num_empty', 'tokenisation', 'lowercased', 'seconds',
              'neighbours'):
@@ -414,11 +413,12 @@ def _markdown(r: dict) -> str:
     if isinstance(v, dict):
       for kk, vv in v.items():
         if isinstance(vv, float):
-          lines.append(f'| {k}/{kk} | {vv:.4f} |')
+          rows.append((f'{k}/{kk}', f'{vv:.4f}'))
         elif not isinstance(vv, list):
-          lines.append(f'| {k}/{kk} | {vv} |')
+          rows.append((f'{k}/{kk}', vv))
     elif isinstance(v, float):
-      lines.append(f'| {k} | {v:.4f} |')
+      rows.append((k, f'{v:.4f}'))
+  lines += markdown_table(['metric', 'value'], rows)
   for png in r.get('plots', []):
     lines += ['', f'![{png}]({png})']
   if r.get('neighbours'):

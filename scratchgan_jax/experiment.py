@@ -525,11 +525,9 @@ def summarize(workdir: str, rows: list[dict], best: dict, cfg: Config) -> dict:
   }
   ckpt_lib.atomic_write_text(os.path.join(workdir, 'summary.json'),
                              json.dumps(summary, indent=2))
-  lines = [f'# {cfg.objective.upper()} on {cfg.dataset}', '',
-           f'| metric | untrained (step {first["step"]}) | final (step {last["step"]}) |',
-           '|---|---|---|']
-  for k in keys:
-    lines.append(f'| {k} | {first.get(k, float("nan")):.4f} | {last[k]:.4f} |')
+  lines = [f'# {cfg.objective.upper()} on {cfg.dataset}', ''] + writers.markdown_table(
+      ['metric', f'untrained (step {first["step"]})', f'final (step {last["step"]})'],
+      [[k, f'{first.get(k, float("nan")):.4f}', f'{last[k]:.4f}'] for k in keys])
   if best.get('step') is not None:
     lines += ['', f'Best checkpoint: step {best["step"]} '
               f'({best.get("metric")} = {best["value"]:.4f}), '

@@ -359,8 +359,8 @@ def write_tables(rows: list[dict], out: str, metric: str, second: str | None = N
   head = [c[5:] for c in flag_cols] + ['seeds'] + cols
   lines = [f'# {title or "Sweep"}', '',
            f'Sorted by the mean final {metric} over seeds (± std); "stable" counts '
-           'seeds whose final value is within the tolerance of their best.', '',
-           '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+           'seeds whose final value is within the tolerance of their best.', '']
+  cells_of = []
   for a in agg:
     cells = [_fmt(a.get(c)) for c in flag_cols] + [str(a['seeds'])]
     for c in cols:
@@ -369,7 +369,8 @@ def write_tables(rows: list[dict], out: str, metric: str, second: str | None = N
         cells.append(f'{_fmt(v)} ± {_fmt(a[c + ".std"])}')
       else:
         cells.append(_fmt(v) if v is not None else '')
-    lines.append('| ' + ' | '.join(cells) + ' |')
+    cells_of.append(cells)
+  lines += writers.markdown_table(head, cells_of)
   with open(os.path.join(out, 'summary.md'), 'w', encoding='utf-8') as f:
     f.write('\n'.join(lines) + '\n')
   plots = plot_sweep(rows, out, metric, flag_cols)

@@ -30,6 +30,14 @@ def pyplot(required: bool = False):
   return plt
 
 
+def markdown_table(header, rows) -> list[str]:
+  """The lines of a GitHub Markdown table: `header`, the rule, one line per row
+  (cells str()-ed; an empty cell is written `| |`)."""
+  def line(cells):
+    return '|' + '|'.join(f' {c} ' if str(c) else ' ' for c in cells) + '|'
+  return [line(header), '|' + '---|' * len(header)] + [line(r) for r in rows]
+
+
 def _clean(v):
   if hasattr(v, 'item'):
     v = v.item()

@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax.sweep import sample_std  # noqa: E402
 from scratchgan_jax.writers import read_metrics  # noqa: E402
-from scratchgan_jax.writers import pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
 
 
 def _stats(values):
@@ -61,20 +61,21 @@ def main():
   md = [f'# {a.title}', '',
         f'Mean ± std over seeds; `{a.metric}` and `{a.second}` at the last step; '
         'change: the mean final value minus the step before (negative: better); '
-        '"stable": seeds whose final value is within 0.15 of their best.', '',
-        f'| step | seeds | {a.metric} final | change | {a.metric} best | {a.second} final | '
-        f'{a.second} worst | stable | minutes per run |', '|---|---|---|---|---|---|---|---|---|']
-  prev = None
+        '"stable": seeds whose final value is within 0.15 of their best.', '']
+  rows, prev = [], None
   for t in table:
     m, s = _stats(t['final'])
     bm, bs = _stats(t['best'])
     sm, ss = _stats(t['second'])
     wm, ws = _stats(t['worst'])
     change = '–' if prev is None else f'{m - prev:+.3f}'
-    md.append(f"| {t['name']} | {len(t['seeds'])} | {m:.3f} ± {s:.3f} | {change} | "
-              f"{bm:.3f} ± {bs:.3f} | {sm:.3f} ± {ss:.3f} | {wm:.3f} ± {ws:.3f} | {t['stable']}/{len(t['seeds'])} "
-              f"| {t['minutes']:.1f} |")
+    rows.append([t['name'], len(t['seeds']), f'{m:.3f} ± {s:.3f}', change,
+                 f'{bm:.3f} ± {bs:.3f}', f'{sm:.3f} ± {ss:.3f}', f'{wm:.3f} ± {ws:.3f}',
+                 f"{t['stable']}/{len(t['seeds'])}", f"{t['minutes']:.1f}"])
     prev = m
+  md += markdown_table(['step', 'seeds', f'{a.metric} final', 'change', f'{a.metric} best',
+                        f'{a.second} final', f'{a.second} worst', 'stable', 'minutes per run'],
+                       rows)
   plt = pyplot()
   if plt is not None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax import sweep  # noqa: E402
-from scratchgan_jax.writers import pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
 
 
 def lr_rule(batch: int, gen_lr: float, base_batch: int, base_lr: float) -> str:
@@ -49,17 +49,18 @@ def main():
   mle = sweep.aggregate(sweep.read_results_csv(a.mle), 'nll_oracle')[0] if a.mle else None
 
   pm = lambda g, k: f"{g[k]:.3f} ± {g.get(k + '.std', 0.0):.3f}"  # noqa: E731
-  md = ['| batch | steps | learning rates | seeds | NLL-oracle final | best | final − best '
-        '| NLL-test final | stable | minutes |', '|' + '---|' * 10]
+  rows = []
   for g in agg:
     lrs = f"{g['rule']} (G {g['flag.gen_lr']:.3g}, D {g['flag.disc_lr']:.3g})"
-    md.append(f"| {g['flag.batch_size']} | {g['flag.num_steps']} | {lrs} | {g['seeds']} | "
-              f"{pm(g, 'nll_oracle.final')} | {pm(g, 'nll_oracle.best')} | "
-              f"{pm(g, 'final_minus_best')} | {pm(g, 'nll_test.final')} | {g['stable']} | "
-              f"{g['wall_seconds'] / 60:.1f} |")
+    rows.append([g['flag.batch_size'], g['flag.num_steps'], lrs, g['seeds'],
+                 pm(g, 'nll_oracle.final'), pm(g, 'nll_oracle.best'),
+                 pm(g, 'final_minus_best'), pm(g, 'nll_test.final'), g['stable'],
+                 f"{g['wall_seconds'] / 60:.1f}"])
   if mle:
-    md.append(f"| MLE ({a.mle}) | | | {mle['seeds']} | {pm(mle, 'nll_oracle.final')} | | | "
-              f"{pm(mle, 'nll_test.final')} | | {mle['wall_seconds'] / 60:.1f} |")
+    rows.append([f'MLE ({a.mle})', '', '', mle['seeds'], pm(mle, 'nll_oracle.final'), '', '',
+                 pm(mle, 'nll_test.final'), '', f"{mle['wall_seconds'] / 60:.1f}"])
+  md = markdown_table(['batch', 'steps', 'learning rates', 'seeds', 'NLL-oracle final', 'best',
+                       'final − best', 'NLL-test final', 'stable', 'minutes'], rows)
   os.makedirs(a.out, exist_ok=True)
   with open(os.path.join(a.out, 'batch.md'), 'w', encoding='utf-8') as f:
     f.write('\n'.join(md) + '\n')

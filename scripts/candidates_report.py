@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax.sweep import sample_std  # noqa: E402
 from scratchgan_jax.writers import read_metrics  # noqa: E402
-from scratchgan_jax.writers import pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
 
 
 def run_stats(path, metric, second, late_step):
@@ -73,20 +73,17 @@ def main(argv=None):
   d = 3 if a.metric == 'fed' else 2
   lines = [f'# {a.title or "Candidates"}', '',
            f'Mean ± sample std (n - 1) over seeds; lower is better. Made by '
-           f'`scripts/candidates_report.py` from the files listed.', '',
-           f'| setting | seeds | final {a.metric} | best {a.metric} | final {a.second} | '
-           f'worst {a.second} | '
-           f'steps | training min | D(fake) from step {a.late_step} | sample length from step '
-           f'{a.late_step} (min-max) | files |', '|---|---|---|---|---|---|---|---|---|---|---|']
-  for label, files, st in table:
-    lines.append(
-        f'| {label} | {len(st)} | {fmt([x["final"] for x in st], d)} | '
-        f'{fmt([x["best"] for x in st], d)} | {fmt([x["second"] for x in st], 2)} | '
-        f'{fmt([x["worst_second"] for x in st], 2)} | '
-        f'{fmt([x["step"] for x in st], 0)} | {fmt([x["minutes"] for x in st], 1)} | '
-        f'{fmt([x["d_fake"] for x in st], 2)} | '
-        f'{min(x["len_lo"] for x in st):.0f}-{max(x["len_hi"] for x in st):.0f} | '
-        + ', '.join(f'`{os.path.relpath(f)}`' for f in files) + ' |')
+           f'`scripts/candidates_report.py` from the files listed.', '']
+  lines += markdown_table(
+      ['setting', 'seeds', f'final {a.metric}', f'best {a.metric}', f'final {a.second}',
+       f'worst {a.second}', 'steps', 'training min', f'D(fake) from step {a.late_step}',
+       f'sample length from step {a.late_step} (min-max)', 'files'],
+      [[label, len(st), fmt([x['final'] for x in st], d), fmt([x['best'] for x in st], d),
+        fmt([x['second'] for x in st], 2), fmt([x['worst_second'] for x in st], 2),
+        fmt([x['step'] for x in st], 0), fmt([x['minutes'] for x in st], 1),
+        fmt([x['d_fake'] for x in st], 2),
+        f'{min(x["len_lo"] for x in st):.0f}-{max(x["len_hi"] for x in st):.0f}',
+        ', '.join(f'`{os.path.relpath(f)}`' for f in files)] for label, files, st in table])
   with open(os.path.join(a.out, 'candidates.md'), 'w', encoding='utf-8') as f:
     f.write('\n'.join(lines) + '\n')
   plt = pyplot()

@@ -24,7 +24,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax.writers import pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
 
 # Texygen docs/evaluation.md, COCO image captions: BLEU-5 and Self-BLEU-5.
 TEXYGEN = {'SeqGAN': (0.180, 0.489), 'MaliGAN': (0.159, 0.437), 'RankGAN': (0.156, 0.618),
@@ -51,7 +51,7 @@ def row(name, m):
   cells += [s.get(f'self_bleu{n}') for n in (2, 3, 4, 5)]
   cells += [fed, m.get('lm_score'), m.get('reverse_lm_score'), length.get('samples_mean'),
             nov.get('exact_copies'), nov.get('mean_longest_match')]
-  return '| ' + ' | '.join(fmt(c) for c in cells) + ' |'
+  return [fmt(c) for c in cells]
 
 
 def fmt(v):
@@ -64,9 +64,10 @@ def fmt(v):
 
 def table(evals):
   """The Markdown table of the evaluations at T = 1, one row per source."""
-  return (['| source | n | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | SBLEU-2 | SBLEU-3 | '
-           'SBLEU-4 | SBLEU-5 | FED | LM | rev-LM | length | copies | longest match |',
-           '|' + '---|' * 16] + [row(k, v) for k, v in evals.items()])
+  return markdown_table(
+      ['source', 'n', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'BLEU-5', 'SBLEU-2', 'SBLEU-3', 'SBLEU-4',
+       'SBLEU-5', 'FED', 'LM', 'rev-LM', 'length', 'copies', 'longest match'],
+      [row(k, v) for k, v in evals.items()])
 
 
 def load_sweep(gan, out):
@@ -114,12 +115,10 @@ def main():
         'token); length in tokens; copies: samples that are training sentences.',
         ''] + table(evals)
   runs, rows, fed_key = load_sweep(a.gan, a.out)
-  md += ['', '## Temperature sweeps', '', '| run | T | BLEU-5 | Self-BLEU-5 | FED |',
-         '|---|---|---|---|---|']
-  for r in rows:
-    fed = fmt(float(r[fed_key])) if fed_key and r.get(fed_key) else '–'
-    md.append(f"| {r['run']} | {r['temperature']} | {float(r['bleu5']):.3f} | "
-              f"{float(r['self_bleu5']):.3f} | {fed} |")
+  md += ['', '## Temperature sweeps', ''] + markdown_table(
+      ['run', 'T', 'BLEU-5', 'Self-BLEU-5', 'FED'],
+      [[r['run'], r['temperature'], f"{float(r['bleu5']):.3f}", f"{float(r['self_bleu5']):.3f}",
+        fmt(float(r[fed_key])) if fed_key and r.get(fed_key) else '–'] for r in rows])
   plt = pyplot()
   if plt is not None:
     fig, ax = plt.subplots(figsize=(6, 4.5))

@@ -16,7 +16,8 @@ full 270k-sentence training set for 200k steps.
 """
 import os
 
-from coco_report import fed_value, fmt, load_sweep, parse_runs, pyplot, table, write_report
+from coco_report import (fed_value, fmt, load_sweep, markdown_table, parse_runs, pyplot, table,
+                         write_report)
 
 # Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
 PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
@@ -39,8 +40,6 @@ def main():
   for r in rows:
     r['run'] = names.get(r['run'], r['run'])
   runs = [names.get(r, r) for r in runs]
-  md += ['', '## FED against temperature', '', '| T | ' + ' | '.join(runs) + ' |',
-         '|---|' + '---|' * len(runs)]
   temps = sorted({float(r['temperature']) for r in rows})
   by = {(r['run'], float(r['temperature'])): r for r in rows}
 
@@ -48,8 +47,8 @@ def main():
     r = by.get((run, t))
     return float(r[fed_key]) if r is not None and fed_key and r.get(fed_key) else None
 
-  for t in temps:
-    md.append(f'| {t:g} | ' + ' | '.join(fmt(fed_of(run, t)) for run in runs) + ' |')
+  md += ['', '## FED against temperature', ''] + markdown_table(
+      ['T'] + runs, [[f'{t:g}'] + [fmt(fed_of(run, t)) for run in runs] for t in temps])
   best = {run: min(((fed_of(run, t), t) for t in temps if fed_of(run, t) is not None),
                    default=(None, None)) for run in runs}
   md += [''] + [f'Best FED of {run}: {fmt(v)} at T = {t:g}' for run, (v, t) in best.items()

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax import experiment, inference, oracle  # noqa: E402
 from scratchgan_jax.sweep import read_csv_rows, sample_std  # noqa: E402
-from scratchgan_jax.writers import pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
 
 
 def measure(workdir, temps, num, seed=0):
@@ -74,15 +74,17 @@ def main():
       w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
       w.writeheader()
       w.writerows(rows)
-  lines = ['| kind | T | NLL-oracle (mean ± std over runs) | NLL-test | runs |', '|---|---|---|---|---|']
+  table = []
   for kind in ('mle', 'gan'):
     for t in temps:
       rs = [r for r in rows if r['kind'] == kind and r['temperature'] == t]
       if rs:
         o = np.array([r['nll_oracle'] for r in rs])
         n = np.array([r['nll_test'] for r in rs])
-        lines.append(f'| {kind} | {t} | {o.mean():.3f} ± {sample_std(o):.3f} | '
-                     f'{n.mean():.3f} ± {sample_std(n):.3f} | {len(rs)} |')
+        table.append([kind, t, f'{o.mean():.3f} ± {sample_std(o):.3f}',
+                      f'{n.mean():.3f} ± {sample_std(n):.3f}', len(rs)])
+  lines = markdown_table(['kind', 'T', 'NLL-oracle (mean ± std over runs)', 'NLL-test', 'runs'],
+                         table)
   with open(os.path.join(a.out, 'tradeoff.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   print('\n'.join(lines))

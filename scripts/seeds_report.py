@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from coco_report import fed_value  # noqa: E402
 from scratchgan_jax.sweep import sample_std  # noqa: E402
+from scratchgan_jax.writers import markdown_table  # noqa: E402
 
 COLUMNS = [('FED', fed_value)]
 COLUMNS += [(f'BLEU-{n}', lambda m, n=n: m.get('bleu', {}).get(f'bleu{n}')) for n in (2, 3, 4, 5)]
@@ -62,17 +63,13 @@ def summary_cells(evals):
 
 def report(groups: dict, title: str) -> list[str]:
   head = ['model', 'seeds'] + [name for name, _ in COLUMNS]
-  md = [f'# {title}', '', 'Mean ± std over seeds (n - 1), then each seed.', '',
-        '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   evals = {name: [(f, load(f)) for f in files] for name, files in groups.items()}
-  for name, runs in evals.items():
-    md.append(f'| **{name}** | {len(runs)} | '
-              + ' | '.join(summary_cells([m for _, m in runs])) + ' |')
-  for name, runs in evals.items():
-    for f, m in runs:
-      md.append(f'| {name}: `{os.path.basename(os.path.normpath(f))}` | 1 | '
-                + ' | '.join(_num(get(m)) for _, get in COLUMNS) + ' |')
-  return md
+  rows = [[f'**{name}**', len(runs)] + summary_cells([m for _, m in runs])
+          for name, runs in evals.items()]
+  rows += [[f'{name}: `{os.path.basename(os.path.normpath(f))}`', 1]
+           + [_num(get(m)) for _, get in COLUMNS] for name, runs in evals.items() for f, m in runs]
+  return ([f'# {title}', '', 'Mean ± std over seeds (n - 1), then each seed.', '']
+          + markdown_table(head, rows))
 
 
 def main():

@@ -23,6 +23,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from scratchgan_jax.sweep import sample_std  # noqa: E402
+from scratchgan_jax.writers import markdown_table  # noqa: E402
 
 
 def cell(values, digits):
@@ -75,14 +76,14 @@ def main(argv=None):
                ['gan_metrics.json', 'gan_seed1_metrics.json', 'gan_seed2_metrics.json'],
                ['mle_metrics.json', 'mle_seed1_metrics.json'])]
   lines = ['# ScratchGAN against MLE at CPU scale', '',
-           'Mean ± sample std (n − 1), the number of seeds in brackets; T = 1.', '',
-           '| benchmark | metric (lower is better) | ScratchGAN (seeds) | MLE (seeds) '
-           '| gap to MLE | files |', '|---|---|---|---|---|---|']
+           'Mean ± sample std (n − 1), the number of seeds in brackets; T = 1.', '']
+  table = []
   for bench, metric, g, m, digits, gap, files in rows:
     gap = (f'+{np.mean(g) - np.mean(m):.2f} nats' if gap == 'nats'
            else f'{np.mean(g) / np.mean(m):.2f}×')
-    lines.append(f'| {bench} | {metric} | {cell(g, digits)} | {cell(m, digits)} '
-                 f'| {gap} | {files} |')
+    table.append([bench, metric, cell(g, digits), cell(m, digits), gap, files])
+  lines += markdown_table(['benchmark', 'metric (lower is better)', 'ScratchGAN (seeds)',
+                           'MLE (seeds)', 'gap to MLE', 'files'], table)
   text = '\n'.join(lines) + '\n'
   if a.out:
     with open(a.out, 'w', encoding='utf-8') as f:
