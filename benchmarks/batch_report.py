@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: E402
 
 
 def label(r):
@@ -78,8 +78,7 @@ def main():
       ax.grid(alpha=0.3)
     ax1.legend(fontsize=7)
     fig.suptitle(f"{rows[0]['device_kind']}, {a.preset} preset", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(a.png, dpi=80)
+    save_figure(fig, a.png)
 
 
 if __name__ == '__main__':

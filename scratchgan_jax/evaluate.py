@@ -28,7 +28,7 @@ from scratchgan_jax import inference
 from scratchgan_jax import metrics as metrics_lib
 from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax.config import Config, ConfigError
-from scratchgan_jax.writers import markdown_table, pyplot
+from scratchgan_jax.writers import markdown_table, pyplot, save_figure
 
 DEFAULT_TEMPERATURES = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 
@@ -375,9 +375,7 @@ def _plots(rows, out_dir) -> list[str]:
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, fname), dpi=100)
-    plt.close(fig)
+    save_figure(fig, os.path.join(out_dir, fname), dpi=100)
     written.append(fname)
   return written
 
@@ -394,9 +392,7 @@ def _length_plot(length: dict, out_dir: str) -> list[str]:
   ax.set_xlabel('tokens per sentence')
   ax.set_ylabel('fraction')
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(out_dir, 'length_hist.png'), dpi=100)
-  plt.close(fig)
+  save_figure(fig, os.path.join(out_dir, 'length_hist.png'), dpi=100)
   return ['length_hist.png']
 
 

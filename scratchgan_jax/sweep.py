@@ -410,10 +410,8 @@ def plot_sweep(rows: list[dict], out: str, metric: str, flag_cols: list[str]) ->
   for ax in list(axes.flat)[n:]:
     ax.axis('off')
   axes.flat[0].legend(fontsize=7)
-  fig.tight_layout()
   path = os.path.join(out, 'sweep.png')
-  fig.savefig(path, dpi=80)
-  plt.close(fig)
+  writers.save_figure(fig, path)
   return [path]
 
 

@@ -30,6 +30,13 @@ def pyplot(required: bool = False):
   return plt
 
 
+def save_figure(fig, path: str, dpi: int = 80) -> None:
+  """Lays `fig` out tightly, writes it to `path` (PNG by its name) and closes it."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=dpi)
+  pyplot().close(fig)
+
+
 def markdown_table(header, rows) -> list[str]:
   """The lines of a GitHub Markdown table: `header`, the rule, one line per row
   (cells str()-ed; an empty cell is written `| |`)."""

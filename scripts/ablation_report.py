@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax.sweep import sample_std  # noqa: E402
 from scratchgan_jax.writers import read_metrics  # noqa: E402
-from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: E402
 
 
 def _stats(values):
@@ -96,9 +96,7 @@ def main():
       ax.set_ylabel(label + ' (lower: better)', fontsize=8)
       ax.grid(alpha=0.3, axis='y')
     fig.suptitle(a.title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.out, 'ablation.png'), dpi=80)
-    plt.close(fig)
+    save_figure(fig, os.path.join(a.out, 'ablation.png'))
     md += ['', '![ablation](ablation.png)']
   with open(os.path.join(a.out, 'ablation.md'), 'w', encoding='utf-8') as f:
     f.write('\n'.join(md) + '\n')

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax import sweep  # noqa: E402
-from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: E402
 
 
 def lr_rule(batch: int, gen_lr: float, base_batch: int, base_lr: float) -> str:
@@ -93,9 +93,7 @@ def main():
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=6)
-  fig.tight_layout()
-  fig.savefig(os.path.join(a.out, 'batch.png'), dpi=80)
-  plt.close(fig)
+  save_figure(fig, os.path.join(a.out, 'batch.png'))
 
 
 if __name__ == '__main__':

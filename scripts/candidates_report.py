@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax.sweep import sample_std  # noqa: E402
 from scratchgan_jax.writers import read_metrics  # noqa: E402
-from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: E402
 
 
 def run_stats(path, metric, second, late_step):
@@ -72,8 +72,8 @@ def main(argv=None):
   os.makedirs(a.out, exist_ok=True)
   d = 3 if a.metric == 'fed' else 2
   lines = [f'# {a.title or "Candidates"}', '',
-           f'Mean ± sample std (n - 1) over seeds; lower is better. Made by '
-           f'`scripts/candidates_report.py` from the files listed.', '']
+           'Mean ± sample std (n - 1) over seeds; lower is better. Made by '
+           '`scripts/candidates_report.py` from the files listed.', '']
   lines += markdown_table(
       ['setting', 'seeds', f'final {a.metric}', f'best {a.metric}', f'final {a.second}',
        f'worst {a.second}', 'steps', 'training min', f'D(fake) from step {a.late_step}',
@@ -99,8 +99,7 @@ def main(argv=None):
     ax.set_ylabel(a.metric)
     ax.set_title(a.title or 'Candidates', fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.out, 'curves.png'), dpi=110)
+    save_figure(fig, os.path.join(a.out, 'curves.png'), dpi=110)
   print('\n'.join(lines))
 
 

@@ -24,7 +24,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: E402
 
 # Texygen docs/evaluation.md, COCO image captions: BLEU-5 and Self-BLEU-5.
 TEXYGEN = {'SeqGAN': (0.180, 0.489), 'MaliGAN': (0.159, 0.437), 'RankGAN': (0.156, 0.618),
@@ -140,9 +140,7 @@ def main():
     ax.set_title('COCO: quality against diversity (x: Texygen, published)', fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.out, 'bleu5_vs_self_bleu5.png'), dpi=80)
-    plt.close(fig)
+    save_figure(fig, os.path.join(a.out, 'bleu5_vs_self_bleu5.png'))
     md += ['', '![BLEU-5 against Self-BLEU-5](bleu5_vs_self_bleu5.png)']
   write_report(a.out, 'coco.md', md, gan=a.gan, mle=a.mle, real=a.real)
 

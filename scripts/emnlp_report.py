@@ -16,8 +16,8 @@ full 270k-sentence training set for 200k steps.
 """
 import os
 
-from coco_report import (fed_value, fmt, load_sweep, markdown_table, parse_runs, pyplot, table,
-                         write_report)
+from coco_report import (fed_value, fmt, load_sweep, markdown_table, parse_runs, pyplot,
+                         save_figure, table, write_report)
 
 # Paper Fig 3b (values read from the vector figure, paper.md): FED against T.
 PAPER_T = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05, 1.10, 1.15, 1.20, 1.25, 1.30, 1.35]
@@ -71,9 +71,7 @@ def main():
       ax.set_ylabel('FED[use] against validation (lower: better)')
       ax.legend(fontsize=7)
       ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.out, 'fed_vs_temperature.png'), dpi=80)
-    plt.close(fig)
+    save_figure(fig, os.path.join(a.out, 'fed_vs_temperature.png'))
     md += ['', '![FED against temperature](fed_vs_temperature.png)']
   write_report(a.out, 'emnlp2017.md', md, gan=a.gan, mle=a.mle, real=a.real)
 

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax import experiment, inference, oracle  # noqa: E402
 from scratchgan_jax.sweep import read_csv_rows, sample_std  # noqa: E402
-from scratchgan_jax.writers import markdown_table, pyplot  # noqa: E402
+from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: E402
 
 
 def measure(workdir, temps, num, seed=0):
@@ -115,8 +115,7 @@ def main():
   ax.set_ylabel('NLL-oracle (samples under oracle), lower = better samples')
   ax.legend(fontsize=7)
   ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(os.path.join(a.out, 'tradeoff.png'), dpi=80)
+  save_figure(fig, os.path.join(a.out, 'tradeoff.png'))
 
 
 if __name__ == '__main__':

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scratchgan_jax.writers import read_metrics  # noqa: E402
-from scratchgan_jax.writers import pyplot  # noqa: E402
+from scratchgan_jax.writers import pyplot, save_figure  # noqa: E402
 
 
 def main():
@@ -42,8 +42,7 @@ def main():
   axes[0][0].legend(fontsize=8)
   if a.title:
     fig.suptitle(a.title, fontsize=10)
-  fig.tight_layout()
-  fig.savefig(a.out, dpi=80)
+  save_figure(fig, a.out)
   print(a.out)
 
 
