@@ -139,6 +139,11 @@ class Config:
                           "discriminator's score of the prefix x_<t predicts, plus "
                           'a moving average per position of what is left).',
                           ('scalar', 'position', 'loo', 'prefix'))
+  reward_type: str = _f('linear', "Per-token reward from the discriminator's "
+                        'D_t = sigmoid(logit_t): `linear` (the paper: 2 D_t - 1, in '
+                        '[-1, 1]) or `log` (log D_t, as MaskGAN: it keeps apart the '
+                        'tokens that a winning discriminator scores near 0, which '
+                        '2 D_t - 1 bunches near -1).', ('linear', 'log'))
   normalize_advantages: bool = _f(False, 'Divide the advantages (return - '
                                   'baseline) by their standard deviation over '
                                   'the batch, so the generator signal keeps its '
@@ -315,10 +320,11 @@ class Config:
       raise ConfigError(f'--disc_skip_margin={self.disc_skip_margin}: must be in '
                         '[0, 1) (0: never skip)')
     if self.objective == 'mle' and (self.baseline_type != 'scalar' or
+                                    self.reward_type != 'linear' or
                                     self.normalize_advantages or
                                     self.gen_updates_per_batch > 1 or
                                     self.disc_skip_margin or self.entropy_bonus):
-      raise ConfigError('--baseline_type/--normalize_advantages/'
+      raise ConfigError('--baseline_type/--reward_type/--normalize_advantages/'
                         '--gen_updates_per_batch/--disc_skip_margin/--entropy_bonus '
                         'apply to --objective=gan only')
     sel = self.effective_selection_metric

@@ -232,7 +232,7 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
       parallel.chunk(fake, C), k_disc, mesh).reshape(B, T))
   lengths = models.first_pad_length(fake, setup.eos)
   mask = models.sequence_mask(fake, setup.eos).astype(jnp.float32)
-  rewards = losses.rewards_from_logits(disc_logits)
+  rewards = losses.rewards_from_logits(disc_logits, cfg.reward_type, mask)
   if cfg.end_reward == 'absorb':
     rewards = losses.absorb_end(rewards, lengths)
   returns = losses.discounted_returns(rewards, cfg.gamma)

@@ -24,6 +24,20 @@ def test_rewards_are_bounded_and_zero_at_masked_logits():
   np.testing.assert_allclose(r, [[-1.0, 0.0, 1.0]], atol=1e-6)
 
 
+def test_log_rewards_are_log_d_on_the_mask_zero_off_it_and_finite_when_d_wins():
+  logits = np.array([[-100.0, -3.0, 0.0, 4.0], [-2.0, 1.0, 0.0, 0.0]], np.float32)
+  mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], np.float32)
+  r = np.asarray(losses.rewards_from_logits(jnp.asarray(logits), 'log', jnp.asarray(mask)))
+  want = -np.log1p(np.exp(-logits.astype(np.float64))) * mask  # log sigmoid, float64
+  np.testing.assert_allclose(r, want, rtol=1e-6, atol=1e-6)
+  assert np.isfinite(r).all() and r[0, 0] == pytest.approx(-100.0)
+  # Where D wins, log D spreads what 2 D - 1 bunches near -1.
+  lin = np.asarray(losses.rewards_from_logits(jnp.asarray(logits)))
+  assert lin[0, 1] - lin[0, 0] < 0.1 < r[0, 1] - r[0, 0]
+  with pytest.raises(ValueError, match='mask'):
+    losses.rewards_from_logits(jnp.asarray(logits), 'log')
+
+
 def test_baseline_is_updated_before_use_with_mean_over_batch_and_time():
   returns = jnp.array([[1.0, 2.0], [3.0, 6.0]])
   b = losses.update_baseline(jnp.float32(0.5), returns.mean(), decay=0.08)

@@ -165,7 +165,8 @@ def test_one_update_per_batch_is_the_papers_step_and_more_updates_move_further(t
 
 @pytest.mark.parametrize('options', [
     dict(baseline_type='position'), dict(baseline_type='loo', normalize_advantages=True),
-    dict(gen_updates_per_batch=2), dict(entropy_bonus=0.05), dict(baseline_type='prefix')])
+    dict(gen_updates_per_batch=2), dict(entropy_bonus=0.05), dict(baseline_type='prefix'),
+    dict(reward_type='log')])
 def test_options_are_independent_of_the_chunk_count(tiny_corpus, options):
   """The batch sums behind the new baselines and the normalisation go
   through per-chunk programs and fixed-order chunk sums: 1 and 4 chunks agree
@@ -191,6 +192,10 @@ def test_options_are_rejected_for_mle_and_out_of_range(tiny_corpus):
     tiny_config(*tiny_corpus, objective='mle', entropy_bonus=0.01)
   with pytest.raises(ConfigError, match='entropy_bonus'):
     tiny_config(*tiny_corpus, entropy_bonus=-0.01)
+  with pytest.raises(ConfigError, match='objective=gan only'):
+    tiny_config(*tiny_corpus, objective='mle', reward_type='log')
+  with pytest.raises(ConfigError, match='reward_type'):
+    tiny_config(*tiny_corpus, reward_type='sqrt')
 
 
 def test_step_entropy_is_minus_sum_p_log_p_of_each_step_and_zero_past_pad(tiny_corpus):

@@ -5,7 +5,7 @@
 objective `gan+options`: the GAN with the beyond-the-paper options on
 (per-position baseline, normalised advantages, two clipped updates per batch);
 `gan+loo`: with the leave-one-out baseline; `gan+prefix`: with the prefix
-baseline and an entropy bonus.
+baseline, log-D rewards and an entropy bonus.
 
 Writes the final parameters (flattened) to OUT.npz.
 """
@@ -34,7 +34,8 @@ def main():
     options = {'gan+options': dict(baseline_type='position', normalize_advantages=True,
                                    gen_updates_per_batch=2),
                'gan+loo': dict(baseline_type='loo'),
-               'gan+prefix': dict(baseline_type='prefix', entropy_bonus=0.05)}[objective]
+               'gan+prefix': dict(baseline_type='prefix', reward_type='log',
+                                  entropy_bonus=0.05)}[objective]
     objective = 'gan'
   assert len(jax.devices()) == n, jax.devices()
   tmp = out + '.txt'
