@@ -219,9 +219,8 @@ def take_token(lp: jax.Array, tokens: jax.Array) -> jax.Array:
 
   Same values and the same gradient bits as `take_along_axis`, whose
   transpose is a scatter-add into a [..., V] zero array; a scatter runs
-  element by element on CPU, while this gradient is one fused select (the
-  rescoring's forward and backward pass is ~25% faster on 2 CPU cores at the
-  cpu-bench size, BENCHMARKS.md).
+  element by element on CPU, while this gradient is one fused select
+  (its effect on the step: BENCHMARKS.md, "The step against PyTorch").
   """
   V = lp.shape[-1]
 
@@ -254,11 +253,9 @@ def inverse_cdf_draw(logits: jax.Array, u: jax.Array, block: int = 64) -> jax.Ar
   exceeds u (one uniform per row instead of V Gumbel variates). Done in two
   levels, so nothing of size V is scanned: the unnormalised probabilities are
   cut into blocks of `block`, the block is found from the cumulative block
-  masses, and only that block's `block` probabilities are accumulated. On 2
-  CPU cores at V = 5,000 and 64 rows this takes 0.6 ms against 3-4 ms for a
-  softmax and a cumsum over all V (XLA rewrites the cumsum into a tree of
-  windowed sums); one sampling pass of the cpu-bench step went from 254 to
-  141-172 ms (`step_time.py --breakdown`, BENCHMARKS.md).
+  masses, and only that block's `block` probabilities are accumulated, instead
+  of a cumsum over all V (which XLA rewrites into a tree of windowed sums;
+  timings: BENCHMARKS.md, "The step against PyTorch").
 
   Zero-probability tokens are never drawn, also at u = 0 and where rounding
   puts u * total at or past the last cumulative mass (clamped to the last
