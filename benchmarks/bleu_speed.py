@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import host  # noqa: E402  (benchmarks/host.py)
 from scratchgan_jax import metrics  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
@@ -65,7 +66,8 @@ def main():
   except ImportError:
     out['nltk'] = 'not installed'
   out.update(machine=platform.machine(), cpus=os.cpu_count(),
-             python=platform.python_version(), command=' '.join(sys.argv))
+             python=platform.python_version(), numpy=np.__version__,
+             command=' '.join(sys.argv), **host.describe())
   print(json.dumps(out))
 
 

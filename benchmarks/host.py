@@ -1,12 +1,13 @@
 """What a benchmark line needs to be compared across machines and commits."""
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 
 
 def describe(root: str | None = None) -> dict:
-  """{'cpu_model': ..., 'commit': ...}: the CPU (ratios between implementations
+  """{'cpu_model': ..., 'commit': ..., 'date': ...}: the CPU (ratios between implementations
   differ from one CPU to another for the same code: BENCHMARKS.md) and the
   code's commit (+ '-dirty' when the tree has changes) of the checkout at
   `root` (default: this one)."""
@@ -30,4 +31,5 @@ def describe(root: str | None = None) -> dict:
     commit += '-dirty' if dirty else ''
   except (OSError, subprocess.CalledProcessError):
     commit = None
-  return {'cpu_model': model, 'commit': commit}
+  date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+  return {'cpu_model': model, 'commit': commit, 'date': date}

@@ -30,7 +30,7 @@ import host  # noqa: E402  (benchmarks/host.py)
 _CODE = next((a.split('=', 1)[1] for a in sys.argv if a.startswith('--code=')), '')
 if _CODE:
   sys.path.insert(0, os.path.abspath(_CODE))
-from scratchgan_jax import data, parallel, train  # noqa: E402
+from scratchgan_jax import data, models, parallel, train  # noqa: E402
 from scratchgan_jax.config import Config  # noqa: E402
 
 
@@ -192,6 +192,75 @@ def matmul_reference(preset: dict, steps: int) -> dict:
   return out
 
 
+def vocab_parts(preset: dict, rows: int = 208):
+  """The vocabulary half of the generator's rescoring, alone, and the parts
+  that explain its time: {name: (jitted fn, args)}.
+
+  `rescore_vocab_fwd_bwd`: the gradient of sum_t a_t log softmax(P E^T + b)[x_t]
+  with respect to P [B*T, D], E [V, D] and b, as `Generator.log_prob` computes
+  it (log_softmax, then `models.take_token`); `vocab_exp_pass`: one exp over a
+  [B*T, V] float32 array (what an elementwise pass over the logits costs);
+  `vocab_blocked_fwd_bwd`: the same gradient computed in row blocks of `rows`
+  that stay in cache, the logits recomputed in the backward pass (a tried
+  alternative: same math, other rounding)."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  B, T, V = preset['batch_size'], preset['max_length'], preset['vocab']
+  D = preset['pretrained_dim'] + preset['trainable_embedding_size']
+  N = B * T
+  k = jax.random.split(jax.random.key(3), 5)
+  P = 0.3 * jax.random.normal(k[0], (N, D))
+  E = 0.3 * jax.random.normal(k[1], (V, D))
+  b = 0.1 * jax.random.normal(k[2], (V,))
+  tok = jax.random.randint(k[3], (N,), 0, V)
+  adv = jax.random.normal(k[4], (N,))
+
+  def library(P, E, b):
+    lp = jax.nn.log_softmax(P @ E.T + b)
+    return (models.take_token(lp, tok) * adv).sum()
+
+  n = -(-N // rows)
+  pad = n * rows - N
+
+  def blocks(x):
+    return jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape((n, rows) + x.shape[1:])
+
+  @jax.custom_vjp
+  def blocked(P, E, b):
+    return blocked_fwd(P, E, b)[0]
+
+  def block_lse(Pc, E, b):
+    logits = Pc @ E.T + b
+    m = logits.max(-1)
+    return logits, jnp.log(jnp.exp(logits - m[:, None]).sum(-1)) + m
+
+  def blocked_fwd(P, E, b):
+    def one(a):
+      Pc, tc, ac = a
+      logits, lse = block_lse(Pc, E, b)
+      return (jnp.take_along_axis(logits, tc[:, None], -1)[:, 0] - lse) * ac, lse
+    vals, lse = jax.lax.map(one, (blocks(P), blocks(tok), blocks(adv)))
+    return vals.sum(), (P, E, b, lse)
+
+  def blocked_bwd(res, g):
+    P, E, b, lse = res
+
+    def body(acc, a):
+      Pc, tc, ac, lc = a
+      p = jnp.exp(Pc @ E.T + b - lc[:, None])
+      gl = (g * ac)[:, None] * ((jnp.arange(V) == tc[:, None]).astype(p.dtype) - p)
+      return (acc[0] + gl.T @ Pc, acc[1] + gl.sum(0)), gl @ E
+
+    (dE, db), dP = jax.lax.scan(body, (jnp.zeros_like(E), jnp.zeros_like(b)),
+                                (blocks(P), blocks(tok), blocks(adv), lse))
+    return dP.reshape(-1, D)[:N], dE, db
+
+  blocked.defvjp(blocked_fwd, blocked_bwd)
+  grad = lambda f: jax.jit(jax.grad(f, argnums=(0, 1, 2)))  # noqa: E731
+  return {'rescore_vocab_fwd_bwd': (grad(library), (P, E, b)),
+          'vocab_exp_pass': (jax.jit(jnp.exp), (jnp.ones((N, V)),)),
+          'vocab_blocked_fwd_bwd': (grad(blocked), (P, E, b))}
+
+
 def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
   """Milliseconds of each part of a step, each jitted alone on the full batch,
   with each part's matmul FLOPs and achieved GFLOP/s, and plain matmuls of the
@@ -221,6 +290,9 @@ def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
   args = {'sample': (gp, key), 'disc_fwd': (dp, key, seqs),
           'disc_fwd_bwd_real_and_fake': (dp, key, seqs),
           'gen_rescore_fwd_bwd': (gp, key, seqs)}
+  if compute_dtype == 'float32':
+    for name, (f, a) in vocab_parts(preset).items():
+      parts[name], args[name] = f, a
   out = {}
   for name, f in parts.items():
     jax.block_until_ready(f(*args[name]))
@@ -232,6 +304,9 @@ def breakdown(preset: dict, steps: int, compute_dtype: str = 'float32') -> dict:
   # One step = 2 samplings + D fwd/bwd on real and fake + D fwd + G rescoring.
   out['sum_of_parts_ms'] = (2 * out['sample_ms'] + out['disc_fwd_bwd_real_and_fake_ms']
                             + out['disc_fwd_ms'] + out['gen_rescore_fwd_bwd_ms'])
+  if 'rescore_vocab_fwd_bwd_ms' in out:  # the LSTM half of the rescoring, by difference
+    out['rescore_lstm_fwd_bwd_ms'] = (out['gen_rescore_fwd_bwd_ms']
+                                      - out['rescore_vocab_fwd_bwd_ms'])
   for name, flops in part_flops(preset, B).items():
     out[name + '_gflop'] = flops / 1e9
     out[name + '_gflops_per_s'] = flops / (out[name + '_ms'] / 1e3) / 1e9

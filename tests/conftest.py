@@ -120,7 +120,6 @@ def pytest_sessionfinish(session, exitstatus):
   out = os.environ.get('SCRATCHGAN_RECORD_SUITE')
   if not out or hasattr(session.config, 'workerinput'):  # the controller writes, not workers
     return
-  import datetime
   import json
   import platform
   import time
@@ -137,7 +136,6 @@ def pytest_sessionfinish(session, exitstatus):
              seconds=round(time.time() - _SESSION.get('start', time.time()), 1),
              workers=getattr(session.config.option, 'numprocesses', None) or 1,
              command=' '.join(['pytest'] + list(session.config.invocation_params.args)),
-             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
              cpus=os.cpu_count(), python=platform.python_version(), jax=jax.__version__,
              pytest=pytest.__version__, **host.describe())
   with open(out, 'a', encoding='utf-8') as f:
