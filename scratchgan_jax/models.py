@@ -325,18 +325,27 @@ class Generator(hk.Module):
     proj = outputs.astype(dt) @ out_proj.astype(dt)
     return (proj @ E_out.T.astype(dt)).astype(jnp.float32) + bias
 
-  def logits(self, sequence: jax.Array, is_training: bool = False) -> jax.Array:
-    """Teacher-forced logits [B, T, V]: step t sees PAD, x_0, ..., x_{t-1}."""
-    E, in_proj, out_proj, bias, core = self._params()
-    E_in = _dropout_matrix(E, self.dropout, is_training)
-    E_out = _dropout_matrix(E, self.dropout, is_training)
+  def _features(self, sequence, E_in, in_proj, core):
     B = sequence.shape[0]
     inputs = jnp.concatenate(
         [jnp.full((B, 1), PAD_ID, sequence.dtype), sequence[:, :-1]], axis=1)
     # Project the table, then gather: V*D*H flops instead of B*T*D*H, and no
     # gather->dot pattern (whose compiled form varies with the shard size).
     x = (E_in.astype(self.dtype) @ in_proj.astype(self.dtype))[inputs]
-    outputs = core.unroll(x, self.dtype)
+    return core.unroll(x, self.dtype)
+
+  def features(self, sequence: jax.Array) -> jax.Array:
+    """Teacher-forced LSTM outputs [B, T, L*H] (no dropout): step t's is a
+    function of x_<t only, the state the generator draws x_t from."""
+    E, in_proj, _, _, core = self._params()
+    return self._features(sequence, E, in_proj, core)
+
+  def logits(self, sequence: jax.Array, is_training: bool = False) -> jax.Array:
+    """Teacher-forced logits [B, T, V]: step t sees PAD, x_0, ..., x_{t-1}."""
+    E, in_proj, out_proj, bias, core = self._params()
+    E_in = _dropout_matrix(E, self.dropout, is_training)
+    E_out = _dropout_matrix(E, self.dropout, is_training)
+    outputs = self._features(sequence, E_in, in_proj, core)
     return self._logits(outputs, out_proj, E_out, bias)
 
   def log_prob(self, sequence: jax.Array, is_training: bool = False,
@@ -399,12 +408,15 @@ class GeneratorFns(NamedTuple):
     (rng: one key, or n keys stacked: n * B rows, each key's B in order)
   log_prob(params, sequence, rng=None, is_training=False, temperature=1.0) -> [B,T]
   logits(params, sequence) -> [B,T,V]
+  log_prob_entropy(params, sequence, rng=None, is_training=False) -> ([B,T], [B,T])
+  features(params, sequence) -> [B,T,L*H] (the LSTM outputs that give step t's logits)
   """
   init: Callable
   sample: Callable
   log_prob: Callable
   logits: Callable
   log_prob_entropy: Callable
+  features: Callable
 
 
 def make_generator(vocab_size: int, max_length: int, **module_kwargs) -> GeneratorFns:
@@ -418,10 +430,11 @@ def make_generator(vocab_size: int, max_length: int, **module_kwargs) -> Generat
     def init(sequence):
       return g.log_prob(sequence)
 
-    return init, (g.sample, g.log_prob, g.logits, g.log_prob_entropy)
+    return init, (g.sample, g.log_prob, g.logits, g.log_prob_entropy, g.features)
 
   t = hk.multi_transform(f)
-  sample_apply, log_prob_apply, logits_apply, log_prob_entropy_apply = t.apply
+  (sample_apply, log_prob_apply, logits_apply, log_prob_entropy_apply,
+   features_apply) = t.apply
   dummy = jnp.zeros((1, max_length), jnp.int32)
 
   def init(rng):
@@ -444,7 +457,10 @@ def make_generator(vocab_size: int, max_length: int, **module_kwargs) -> Generat
   def log_prob_entropy(params, sequence, rng=None, is_training: bool = False):
     return log_prob_entropy_apply(params, rng, sequence, is_training)
 
-  return GeneratorFns(init, sample, log_prob, logits, log_prob_entropy)
+  def features(params, sequence):
+    return features_apply(params, None, sequence)
+
+  return GeneratorFns(init, sample, log_prob, logits, log_prob_entropy, features)
 
 
 # ----------------------------------------------------------------------------

@@ -278,3 +278,22 @@ def test_one_pass_over_stacked_keys_draws_what_each_key_draws_alone():
   # A raw uint32 key (jax.random.PRNGKey) is the same key.
   raw, _ = gen.sample(params, jax.random.key_data(keys[0]), 16)
   np.testing.assert_array_equal(np.asarray(raw), np.asarray(both[:16]))
+
+
+@pytest.mark.parametrize('num_layers', [1, 2])
+def test_features_at_t_see_only_the_prefix_and_give_the_logits(num_layers):
+  """`features` is what a critic of x_<t may read: changing x_t leaves step t's
+  features as they are and changes step t+1's; projected to the vocabulary
+  they are the teacher-forced logits."""
+  gen = _gen(num_layers)
+  params = gen.init(jax.random.key(0))
+  seq = jnp.asarray(np.random.default_rng(0).integers(1, 23, (3, 9)), jnp.int32)
+  other = seq.at[:, 4].set((seq[:, 4] % 22) + 1)
+  f, g = np.asarray(gen.features(params, seq)), np.asarray(gen.features(params, other))
+  assert f.shape == (3, 9, 12 * num_layers)
+  np.testing.assert_array_equal(f[:, :5], g[:, :5])
+  assert np.abs(f[:, 5] - g[:, 5]).min() > 0
+  p = params['generator']
+  out_proj = p['out_proj'] if num_layers > 1 else p['in_proj'].T
+  logits = (f @ out_proj) @ p['trainable_embedding'].T + p['out_bias']
+  np.testing.assert_allclose(logits, gen.logits(params, seq), rtol=1e-5, atol=1e-5)
