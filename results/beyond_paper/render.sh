@@ -21,7 +21,8 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "gen_updates_per_batch=2=$B/emnlp2017/ppo2_s*_metrics.jsonl" \
   "disc_skip_margin=0.7=$B/emnlp2017/skip_margin0.7_s*_metrics.jsonl" \
   "gen_lr=1e-3,gen_beta1=0.9=$B/emnlp2017/gen_lr1e-3_beta0.9_s*_metrics.jsonl" \
-  "baseline_type=prefix=$B/emnlp2017/prefix_s*_metrics.jsonl" > /dev/null
+  "baseline_type=prefix=$B/emnlp2017/prefix_s*_metrics.jsonl" \
+  "baseline_type=prefix,reward_type=log (stopped at 700)=$B/emnlp2017/log_reward_s*_stopped_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   --title="EMNLP2017 subset at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
   "default (scalar baseline)=results/emnlp2017/gan_metrics.json,results/emnlp2017/gan_seed1_metrics.json,results/emnlp2017/gan_seed2_metrics.json" \
