@@ -28,3 +28,12 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "default (scalar baseline)=results/emnlp2017/gan_metrics.json,results/emnlp2017/gan_seed1_metrics.json,results/emnlp2017/gan_seed2_metrics.json" \
   "prefix baseline=$(ls $B/emnlp2017/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json" > /dev/null
+$PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
+  --title="COCO captions: FED[use] on 1,000 samples during training" \
+  "default=results/coco/scratchgan*_train_metrics.jsonl" \
+  "baseline_type=prefix=$B/coco/prefix_s*_metrics.jsonl" > /dev/null
+$PY scripts/seeds_report.py --out=$B/coco/prefix_eval.md \
+  --title="COCO captions at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
+  "default (scalar baseline)=results/coco/gan_metrics.json,results/coco/gan_seed1_metrics.json" \
+  "prefix baseline=$(ls $B/coco/prefix_s*_eval_metrics.json | paste -sd, -)" \
+  "MLE=results/coco/mle_metrics.json,results/coco/mle_seed1_metrics.json" > /dev/null
