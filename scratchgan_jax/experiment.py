@@ -620,6 +620,24 @@ def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
   return run, jax.device_put(state.gen_params), path
 
 
+def checkpoint_states(workdir: str, steps=None):
+  """(Run with its data, an iterator of (step, TrainState on device)) over the
+  kept checkpoints of a training run, or the given `steps`: for probes that
+  follow the networks through training (`scripts/disc_probe.py`,
+  `scripts/critic_probe.py`)."""
+  cfg = load_config(workdir).replace(num_devices=0, distributed=False)
+  run = prepare(cfg, training=False)
+  template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))
+  ckpt_dir = os.path.join(workdir, 'checkpoints')
+
+  def states():
+    for step in steps or ckpt_lib.all_steps(ckpt_dir):
+      state, _ = ckpt_lib.restore(ckpt_lib.path_for(ckpt_dir, step), template)
+      yield step, jax.device_put(state)
+
+  return run, states()
+
+
 def sample(workdir: str, num_samples: int, temperature: float = 1.0, seed: int = 0,
            checkpoint: str = '') -> list[str]:
   run, params, _ = load_generator(workdir, checkpoint)

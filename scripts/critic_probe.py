@@ -29,9 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from scratchgan_jax import checkpoint as ckpt_lib
-from scratchgan_jax import experiment, inference, losses, models, parallel
-from scratchgan_jax import train as train_lib
+from scratchgan_jax import experiment, inference, losses, models
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A GAN training run.')
 _NUM = flags.DEFINE_integer('num', 4000, 'Samples per checkpoint (half fit, half test).')
@@ -96,18 +94,14 @@ def probe(R, v, mask, feats, ridge):
 def main(argv):
   del argv
   workdir = _WORKDIR.value
-  cfg = experiment.load_config(workdir).replace(num_devices=0, distributed=False)
+  steps = [int(s) for s in _STEPS.value.split(',')] if _STEPS.value else None
+  run, states = experiment.checkpoint_states(workdir, steps)
+  cfg = run.cfg
   if cfg.objective != 'gan':
     raise app.UsageError(f'{workdir}: an --objective=gan run is needed')
-  run = experiment.prepare(cfg, training=False)
-  template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))
-  ckpt_dir = os.path.join(workdir, 'checkpoints')
-  steps = ([int(s) for s in _STEPS.value.split(',')] if _STEPS.value
-           else ckpt_lib.all_steps(ckpt_dir))
   rows = []
-  for step in steps:
-    state, _ = ckpt_lib.restore(ckpt_lib.path_for(ckpt_dir, step), template)
-    gp, dp = jax.device_put(state.gen_params), jax.device_put(state.disc_params)
+  for step, state in states:
+    gp, dp = state.gen_params, state.disc_params
     seqs = np.asarray(inference.sample_tokens(run.setup.gen, gp, _NUM.value, _SEED.value))
     R, v, mask, feats = returns_and_features(cfg, run.setup, gp, dp, seqs)
     row = dict(workdir=os.path.basename(os.path.normpath(workdir)), step=step,

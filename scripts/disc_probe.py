@@ -19,9 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from scratchgan_jax import checkpoint as ckpt_lib
-from scratchgan_jax import experiment, inference, models, parallel
-from scratchgan_jax import train as train_lib
+from scratchgan_jax import experiment, inference, models
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A training run (text dataset).')
 _NUM = flags.DEFINE_integer('num', 2000, 'Sentences of each kind.')
@@ -45,19 +43,15 @@ def mean_d(disc, params, seqs: np.ndarray, eos: bool, batch: int = 500):
 def main(argv):
   del argv
   workdir = _WORKDIR.value
-  cfg = experiment.load_config(workdir).replace(num_devices=0, distributed=False)
-  run = experiment.prepare(cfg, training=False)
+  run, states = experiment.checkpoint_states(workdir)
   ds = run.dataset
   rng = np.random.default_rng(_SEED.value)
   n = _NUM.value
   train = ds.train[rng.choice(len(ds.train), min(n, len(ds.train)), replace=False)]
   valid = ds.valid[rng.choice(len(ds.valid), min(n, len(ds.valid)), replace=False)]
-  template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))
-  ckpt_dir = os.path.join(workdir, 'checkpoints')
   rows = []
-  for step in ckpt_lib.all_steps(ckpt_dir):
-    state, _ = ckpt_lib.restore(ckpt_lib.path_for(ckpt_dir, step), template)
-    gp, dp = jax.device_put(state.gen_params), jax.device_put(state.disc_params)
+  for step, state in states:
+    gp, dp = state.gen_params, state.disc_params
     fake = inference.sample_tokens(run.setup.gen, gp, n, _SEED.value)
     row = dict(workdir=os.path.basename(os.path.normpath(workdir)), step=step)
     for name, seqs in (('train', train), ('valid', valid), ('fake', np.asarray(fake))):

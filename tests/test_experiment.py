@@ -93,6 +93,14 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_corpus, tmp_path):
   steps = [r['step'] for r in experiment.writers.MetricWriter(b).read()
            if 'disc_loss' in r]
   assert steps == sorted(set(steps))
+  # The probes' view of a run: every kept checkpoint, in order, as saved.
+  _, states = experiment.checkpoint_states(a)
+  got = [(step, int(state.step)) for step, state in states]
+  assert got == [(3, 3), (6, 6)], got
+  (_, last), = experiment.checkpoint_states(a, steps=[6])[1]
+  np.testing.assert_array_equal(
+      np.asarray(last.gen_params['generator']['out_bias']),
+      fa[".gen_params['generator']['out_bias']"])
 
 
 def test_workdir_outputs(tiny_corpus, tmp_path):
