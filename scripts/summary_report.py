@@ -9,7 +9,8 @@ Oracle: the final (step 1,000) evaluation of each seed's training log
 (`results/oracle_default/fast_sampler_s*_metrics.jsonl`) and the MLE sweep's
 `results/oracle_mle/results.csv`. COCO and EMNLP2017: `--mode=evaluate` of each
 seed's best checkpoint (10,000 samples at T = 1; `results/{coco,emnlp2017}/`; the
-shipped EMNLP2017 flagfile's prefix baseline: `results/beyond_paper/emnlp2017/`).
+shipped EMNLP2017 flagfile's prefix baseline, and the same option on COCO:
+`results/beyond_paper/{emnlp2017,coco}/`).
 """
 import argparse
 import csv
@@ -67,6 +68,11 @@ def main(argv=None):
   rows = oracle_rows() + [
       text_row('COCO captions', 'results/coco', ['gan_metrics.json', 'gan_seed1_metrics.json'],
                ['mle_metrics.json', 'mle_seed1_metrics.json']),
+      text_row('COCO, with the prefix baseline (not shipped)', 'results/beyond_paper/coco',
+               ['prefix_s0_eval_metrics.json', 'prefix_s1_eval_metrics.json',
+                'prefix_s2_eval_metrics.json'],
+               ['../../coco/mle_metrics.json', '../../coco/mle_seed1_metrics.json'],
+               '`results/beyond_paper/coco/prefix_eval.md`'),
       text_row('EMNLP2017 News, 12.5k subset', 'results/beyond_paper/emnlp2017',
                ['prefix_s0_eval_metrics.json', 'prefix_s1_eval_metrics.json',
                 'prefix_s2_eval_metrics.json'],
