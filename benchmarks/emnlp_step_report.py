@@ -51,9 +51,8 @@ def comparison():
   by = {}
   for r in rows:
     by.setdefault(r['commit'], []).append(r['step_ms'])
-  new = rows[0]['script_commit'] if rows[0].get('script_commit') else None
-  new = next((c for c in by if c == new), None) or next(
-      (r['commit'] for r in rows if not r.get('script_commit')), None)
+  # Rows timed with --code=OLD record this checkout as script_commit; the others are it.
+  new = next((r['commit'] for r in rows if not r.get('script_commit')), None)
   table = []
   med = {c: float(np.median(v)) for c, v in by.items()}
   for c, v in by.items():
@@ -78,8 +77,7 @@ def parts():
   table = []
   for key, what, counted in PARTS:
     ms = r[key + '_ms'] * (2 if key == 'sample' else 1)
-    share = f'{100 * ms / total:.0f}%' if counted or key in ('sample', 'rescore_vocab_fwd_bwd',
-                                                            'rescore_lstm_fwd_bwd') else ''
+    share = '' if key.startswith('vocab_') else f'{100 * ms / total:.0f}%'  # not step parts
     gf = r.get(key + '_gflops_per_s')
     table.append([what if key != 'sample' else 'sampling, 2 × one pass of B rows',
                   f'{ms:,.0f}', share, '' if gf is None else f'{gf:.0f}'])

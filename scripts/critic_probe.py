@@ -49,7 +49,7 @@ def returns_and_features(cfg, setup, gp, dp, seqs, batch=500):
   def one(gp, dp, s):
     logits = setup.disc.apply(dp, None, s, False)
     mask = models.sequence_mask(s, eos).astype(jnp.float32)
-    rewards = losses.rewards_from_logits(logits, getattr(cfg, 'reward_type', 'linear'), mask)
+    rewards = losses.rewards_from_logits(logits, cfg.reward_type, mask)
     if cfg.end_reward == 'absorb':
       rewards = losses.absorb_end(rewards, models.first_pad_length(s, eos))
     return (losses.discounted_returns(rewards, cfg.gamma),
@@ -106,7 +106,7 @@ def main(argv):
     R, v, mask, feats = returns_and_features(cfg, run.setup, gp, dp, seqs)
     row = dict(workdir=os.path.basename(os.path.normpath(workdir)), step=step,
                baseline_type=cfg.baseline_type,
-               reward_type=getattr(cfg, 'reward_type', 'linear'), num=len(seqs),
+               reward_type=cfg.reward_type, num=len(seqs),
                return_std=round(float(R[mask > 0].std()), 4),
                **{f'left_{k}': round(x, 4) for k, x in
                   probe(R, v, mask, feats, _RIDGE.value).items()})
