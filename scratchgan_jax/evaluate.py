@@ -92,6 +92,11 @@ def _fed(x: _Inputs) -> dict:
       'num_samples': len(x.samples), 'num_references': len(x.refs)}}
 
 
+def fed_value(metrics: dict) -> float | None:
+  """The FED value in an evaluation's metrics (`fed[<encoder>]`), or None."""
+  return next((v['value'] for k, v in metrics.items() if k.startswith('fed[')), None)
+
+
 def _nll_oracle(x: _Inputs) -> dict:
   return {'nll_oracle': oracle_lib.nll(x.run.oracle_params, x.ids())}
 

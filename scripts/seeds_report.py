@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from coco_report import fed_value  # noqa: E402
+from scratchgan_jax.evaluate import fed_value  # noqa: E402
 from scratchgan_jax.sweep import sample_std  # noqa: E402
 from scratchgan_jax.writers import markdown_table  # noqa: E402
 

@@ -73,18 +73,15 @@ def test_tables_rebuild_from_a_committed_results_csv(tmp_path):
   assert '| 10.1 ± 0.2828 |' in summary and '1/2' in summary  # n - 1 over the 2 seeds
 
 
-@pytest.mark.slow
-def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
-  out = str(tmp_path / 'study')
-  # Stage 5 reads Texygen's COCO files from COCO_DIR: a small stand-in here, so
-  # the stage is exercised with or without ../shared.
+def _stand_in_data(tmp_path):
+  """Small stand-ins for Texygen's COCO files and ScratchGAN's EMNLP2017 JSON
+  files, so the real-text stages are exercised with or without ../shared."""
   coco = tmp_path / 'coco'
   coco.mkdir()
   caps = ['a man riding a wave on top of a surfboard .', 'a cat sitting on a bench .',
           'two dogs play with a red ball in the park .', 'a plate of food on a table .']
   (coco / 'image_coco.txt').write_text('\n'.join(caps * 20) + '\n')
   (coco / 'test_coco.txt').write_text('\n'.join(caps[::-1] * 5) + '\n')
-  # Stage 6 reads ScratchGAN's EMNLP2017 JSON files from EMNLP_DIR: a stand-in too.
   emnlp = tmp_path / 'emnlp'
   emnlp.mkdir()
   news = ['the government said on Monday that it would not change the law .',
@@ -92,9 +89,19 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
           '" I don \' t think that is right , " she said .']
   (emnlp / 'train_first12500.json').write_text(json.dumps([{'s': s} for s in news * 20]))
   (emnlp / 'valid.json').write_text(json.dumps([{'s': s} for s in news[::-1] * 5]))
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable, COCO_DIR=str(coco),
-             EMNLP_DIR=str(emnlp))
-  cmd = ['bash', os.path.join(REPO, 'scripts', 'reproduce.sh'), '--quick', out]
+  return dict(os.environ, JAX_PLATFORMS='cpu', PYTHON=sys.executable, COCO_DIR=str(coco),
+              EMNLP_DIR=str(emnlp))
+
+
+REPRODUCE = [sys.executable, os.path.join(REPO, 'scripts', 'reproduce.py')]
+
+
+@pytest.mark.slow
+def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
+  out = str(tmp_path / 'study')
+  env = _stand_in_data(tmp_path)
+  # Stage 9 has its own test (below), so that the two run side by side.
+  cmd = REPRODUCE + ['--quick', '--only=1,2,3,4,5,6,7,8', out]
   p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
   for stage, runs in (('sweep_oracle_a', 2), ('oracle_scratchgan', 1), ('oracle_mle', 1)):
@@ -140,19 +147,44 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
   assert p.returncode == 0
   assert p.stdout.count('already done') == 13  # one line per sweep folder and 'start ' not in p.stdout
   # --only reruns the named stages alone.
-  p = subprocess.run(cmd[:-1] + ['--only=2,7', out], env=env, capture_output=True,
+  p = subprocess.run(REPRODUCE + ['--quick', '--only=2,7', out], env=env, capture_output=True,
                      text=True, timeout=300)
   assert p.returncode == 0, p.stderr[-2000:]
   stages = [l for l in p.stdout.splitlines() if l.startswith('== ')]
   assert [s.split('.')[0] for s in stages] == ['== 2', '== 7'], stages
 
 
-@pytest.mark.parametrize('arg,pattern', [('--only=9', '--only=9: comma-separated stage numbers 1-8'),
+@pytest.mark.slow
+def test_reproduce_quick_beyond_the_paper(tmp_path):
+  """Stage 9 alone: the oracle options as one tied sweep, the prefix baseline on
+  both real-text stand-ins, scored and tabulated (without stages 5 and 6 its
+  tables hold the prefix runs only)."""
+  out = str(tmp_path / 'study')
+  p = subprocess.run(REPRODUCE + ['--quick', '--only=9', out], env=_stand_in_data(tmp_path),
+                     capture_output=True, text=True, timeout=600)
+  assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+  with open(os.path.join(out, 'beyond_paper', 'oracle', 'results.csv')) as f:
+    rows = list(csv.DictReader(f))
+  options = sorted((r['flag.baseline_type'], r['flag.entropy_bonus'], r['flag.normalize_advantages'],
+                    r['flag.gen_updates_per_batch'], r['final_step']) for r in rows)
+  assert options == [('loo', '0', 'false', '1', '4'), ('position', '0', 'false', '1', '4'),
+                     ('prefix', '0', 'false', '1', '4'), ('scalar', '0', 'false', '2', '2'),
+                     ('scalar', '0', 'true', '1', '4'), ('scalar', '0.01', 'false', '1', '4')], options
+  for name in ('coco', 'emnlp2017'):
+    runs = [d for d in os.listdir(os.path.join(out, 'beyond_paper', f'{name}_prefix')) if '_s' in d]
+    assert len(runs) == 1, runs
+    cfg = json.load(open(os.path.join(out, 'beyond_paper', f'{name}_prefix', runs[0], 'config.json')))
+    assert cfg['baseline_type'] == 'prefix', cfg
+    table = open(os.path.join(out, 'beyond_paper', f'{name}_prefix_eval.md')).read()
+    assert '| **prefix baseline** | 1 |' in table and 'MLE' not in table, table
+
+
+@pytest.mark.parametrize('arg,pattern', [('--only=10', '--only=10: comma-separated stage numbers 1-9'),
                                          ('--only=1,,2', '--only=1,,2'),
-                                         ('--fast', '--fast: unknown option')])
+                                         ('--fast', 'unrecognized arguments: --fast')])
 def test_reproduce_rejects_bad_options(tmp_path, arg, pattern):
-  p = subprocess.run(['bash', os.path.join(REPO, 'scripts', 'reproduce.sh'), arg,
-                      str(tmp_path / 'out')], capture_output=True, text=True, timeout=60)
+  p = subprocess.run(REPRODUCE + [arg, str(tmp_path / 'out')], capture_output=True, text=True,
+                     timeout=60)
   assert p.returncode == 2 and pattern in p.stderr, p.stderr
   assert not os.path.exists(tmp_path / 'out')
 
@@ -268,3 +300,26 @@ def test_the_summary_table_is_what_its_script_makes_from_the_files():
   assert p.returncode == 0, p.stderr
   with open(os.path.join(REPO, 'results', 'summary.md'), encoding='utf-8') as f:
     assert p.stdout == f.read()
+
+
+@pytest.mark.parametrize('script,outputs', [
+    ('step_report.py', ('step_cpu.md', 'step_gpu.md')),
+    ('emnlp_step_report.py', ('emnlp_step.md',)),
+    ('metrics_report.py', ('metrics_speed.md',)),
+    ('suite_report.py', ('test_suites.md',))])
+def test_benchmark_tables_are_what_their_scripts_make_from_the_rows(tmp_path, script, outputs):
+  """Each committed benchmarks/results/*.md equals its report script's output from
+  the committed JSON lines (run on a copy of benchmarks/), so a table cannot be
+  edited by hand or left stale after new rows."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  copy = tmp_path / 'benchmarks'
+  shutil.copytree(os.path.join(REPO, 'benchmarks'), copy)
+  for name in outputs:
+    (copy / 'results' / name).unlink()
+  env = dict(os.environ, MPLBACKEND='Agg')
+  p = subprocess.run([sys.executable, str(copy / script)], capture_output=True, text=True,
+                     env=env, cwd=tmp_path)
+  assert p.returncode == 0, p.stderr[-2000:]
+  for name in outputs:
+    with open(os.path.join(REPO, 'benchmarks', 'results', name), encoding='utf-8') as f:
+      assert (copy / 'results' / name).read_text(encoding='utf-8') == f.read(), name
