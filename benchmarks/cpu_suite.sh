@@ -15,7 +15,7 @@
 #   emnlp    the emnlp2017-small step (experiments/emnlp2017_small_scratchgan.cfg's
 #            shapes) at this checkout and at $OLD_CODE (a checkout of an older commit,
 #            default ../wt_old), three alternating rounds of 10 steps, then one
-#            --breakdown of this checkout's step, rendered by emnlp_step_report.py
+#            --breakdown of this checkout's step, rendered by step_report.py
 #            into benchmarks/results/emnlp_step.md (~6 min)
 #   scaling  the cpu-bench step on 1, 2, 4, 8 simulated CPU devices
 #            (JAX_NUM_CPU_DEVICES) sharing this machine's cores: strong scaling at
@@ -52,7 +52,7 @@ if has emnlp; then
   done
   "$PY" "$ST" --preset=emnlp2017-small --breakdown --steps=5 | grep '^{' \
     | tee -a "${BREAKDOWN_OUT:-benchmarks/results/step_breakdown_cpu.jsonl}"
-  "$PY" benchmarks/emnlp_step_report.py > /dev/null  # benchmarks/results/emnlp_step.md
+  "$PY" benchmarks/step_report.py > /dev/null  # benchmarks/results/emnlp_step.md and the others
 fi
 if has sweep; then
   for b in 512 1024 2048 4096 8192; do

@@ -3,7 +3,7 @@
 benchmarks wrote (`benchmarks/results/*.jsonl`), each table headed by the
 commit, date, machine and library versions its rows record.
 
-    python benchmarks/step_report.py   # writes benchmarks/results/step_{cpu,gpu}.md and the PNGs
+    python benchmarks/step_report.py   # writes benchmarks/results/{step_cpu,emnlp_step,step_gpu}.md and the PNGs
 
 step_cpu.md
   1. the cpu-bench step against PyTorch: the latest `cpu_suite.sh bench` run (the
@@ -12,6 +12,10 @@ step_cpu.md
   2. the paper preset over the batch size on the CPU: the latest commit's
      `cpu_suite.sh sweep` rows (batch_sweep_cpu.png);
   3. simulated CPU devices: the latest `cpu_suite.sh scaling` run (8 rows).
+emnlp_step.md
+  the emnlp2017-small step, this code against an older commit (the latest
+  `cpu_suite.sh emnlp` run: three alternating rounds of two commits, median
+  against median), and where its time goes (the latest `--breakdown` row).
 step_gpu.md
   the paper preset on one GPU: the latest row of each setting and batch in
   step_time_gpu.jsonl (batch_sweep_gpu.png).
@@ -32,6 +36,19 @@ from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: 
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 GIB = 2 ** 30
+PRESET = 'emnlp2017-small'
+ROUNDS = 3  # cpu_suite.sh emnlp: three alternating rounds
+PARTS = [  # (key, what it is, counted in the step's sum of parts)
+    ('sample', 'one sampling pass of B rows (the step draws 2B in one pass)', False),
+    ('disc_fwd_bwd_real_and_fake', 'discriminator forward + backward, real and fake', True),
+    ('disc_fwd', 'discriminator forward for the rewards', True),
+    ('gen_rescore_fwd_bwd', 'generator rescoring, forward + backward', True),
+    ('rescore_vocab_fwd_bwd', '  of which the vocabulary half (log-softmax over V, token pick)', False),
+    ('rescore_lstm_fwd_bwd', '  of which the rest (embedding, LSTM over T steps), by difference',
+     False),
+    ('vocab_exp_pass', 'for scale: one exp over a [B*T, V] float32 array', False),
+    ('vocab_blocked_fwd_bwd', 'tried: the vocabulary half in cache-sized row blocks', False),
+]
 
 
 def rows_of(name):
@@ -137,6 +154,54 @@ def scaling():
                                'ms per example (weak)', 'peak memory (weak)'], table)
 
 
+def emnlp_comparison():
+  """The latest `cpu_suite.sh emnlp` run: its last six rows, three rounds of two
+  commits, alternating; the median step of each commit."""
+  rows = [r for r in rows_of('step_time_cpu.jsonl')
+          if r.get('preset') == PRESET and r.get('benchmark') == 'step_time' and r.get('date')]
+  rows = rows[-2 * ROUNDS:]  # the latest suite run: ROUNDS rounds of two commits
+  if not rows:
+    return None
+  by = {}
+  for r in rows:
+    by.setdefault(r['commit'], []).append(r['step_ms'])
+  # Rows timed with --code=OLD record this checkout as script_commit; the others are it.
+  new = next((r['commit'] for r in rows if not r.get('script_commit')), None)
+  table = []
+  med = {c: float(np.median(v)) for c, v in by.items()}
+  for c, v in by.items():
+    ratio = med[c] / med[new] if new and c != new else 1.0
+    table.append([f'`{c}`' + (' (this code)' if c == new else ''), len(v),
+                  ', '.join(f'{x:,.0f}' for x in v), f'{med[c]:,.0f}',
+                  f'{1e3 / med[c]:.2f}', f'{ratio:.2f}×'])
+  r0 = rows[0]
+  head = (f'{r0["cpu_model"]}, {r0["cpus"]} cores, jax {r0["jax"]}, {r0["date"][:10]}; '
+          f'{r0["timed_steps"]} timed steps per round, rounds alternating')
+  return head, markdown_table(['code', 'rounds', 'ms per step, each round', 'median ms',
+                               'steps/s', 'this code is faster by'], table)
+
+
+def emnlp_parts():
+  """The latest `--breakdown` row of the emnlp2017-small preset."""
+  rows = [r for r in rows_of('step_breakdown_cpu.jsonl')
+          if r.get('preset') == PRESET and 'rescore_vocab_fwd_bwd_ms' in r]
+  if not rows:
+    return None
+  r = rows[-1]
+  total = (2 * r['sample_ms'] + sum(r[k + '_ms'] for k, _, counted in PARTS if counted))
+  table = []
+  for key, what, counted in PARTS:
+    ms = r[key + '_ms'] * (2 if key == 'sample' else 1)
+    share = '' if key.startswith('vocab_') else f'{100 * ms / total:.0f}%'  # not step parts
+    gf = r.get(key + '_gflops_per_s')
+    table.append([what if key != 'sample' else 'sampling, 2 × one pass of B rows',
+                  f'{ms:,.0f}', share, '' if gf is None else f'{gf:.0f}'])
+  head = (f'`{r["command"]}` at `{r["commit"]}`, {r["cpu_model"]}, {r["cpus"]} cores, '
+          f'jax {r["jax"]}, {r.get("date", "")[:10]}; shares of the sum of parts, '
+          f'{total:,.0f} ms')
+  return head, markdown_table(['part', 'ms', 'share', 'GFLOP/s (matmuls)'], table)
+
+
 def paper_gpu():
   rows = _step_rows('step_time_gpu.jsonl', 'paper')
   rows = [r for r in rows if r.get('devices', 1) == 1]
@@ -192,6 +257,16 @@ def main():
   write('step_cpu.md', 'The update step on the CPU', [against_torch(), cpu_table, scaling()])
   plot(cpu_rows, os.path.join(RESULTS, 'batch_sweep_cpu.png'),
        f'CPU ({cpu_rows[0].get("cpu_model", "")}), paper preset' if cpu_rows else '')
+  lines = ['# The emnlp2017-small step', '']
+  c = emnlp_comparison()
+  if c:
+    lines += [c[0] + ':', ''] + c[1] + ['']
+  p = emnlp_parts()
+  if p:
+    lines += [p[0] + ':', ''] + p[1]
+  with open(os.path.join(RESULTS, 'emnlp_step.md'), 'w', encoding='utf-8') as f:
+    f.write('\n'.join(lines).rstrip('\n') + '\n')
+  print('\n'.join(lines))
   gpu_table, gpu_rows = paper_gpu()
   write('step_gpu.md', 'The update step on one GPU', [gpu_table])
   plot(gpu_rows, os.path.join(RESULTS, 'batch_sweep_gpu.png'),
