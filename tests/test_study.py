@@ -156,9 +156,10 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_reproduce_quick_beyond_the_paper(tmp_path):
-  """Stage 9 alone: the oracle options as one tied sweep, the prefix baseline on
-  both real-text stand-ins, scored and tabulated (without stages 5 and 6 its
-  tables hold the prefix runs only)."""
+  """Stage 9 alone: the oracle options as one tied sweep, and the real-text runs
+  the flagfiles do not make (COCO with the prefix baseline, EMNLP2017 with each
+  baseline at 1,200 steps), scored and tabulated (without stages 5 and 6 the
+  tables hold stage 9's runs only)."""
   out = str(tmp_path / 'study')
   p = subprocess.run(REPRODUCE + ['--quick', '--only=9', out], env=_stand_in_data(tmp_path),
                      capture_output=True, text=True, timeout=600)
@@ -170,13 +171,19 @@ def test_reproduce_quick_beyond_the_paper(tmp_path):
   assert options == [('loo', '0', 'false', '1', '4'), ('position', '0', 'false', '1', '4'),
                      ('prefix', '0', 'false', '1', '4'), ('scalar', '0', 'false', '2', '2'),
                      ('scalar', '0', 'true', '1', '4'), ('scalar', '0.01', 'false', '1', '4')], options
-  for name in ('coco', 'emnlp2017'):
-    runs = [d for d in os.listdir(os.path.join(out, 'beyond_paper', f'{name}_prefix')) if '_s' in d]
+  for name, baseline in (('coco_prefix', 'prefix'), ('emnlp2017_scalar_1200', 'scalar'),
+                         ('emnlp2017_prefix_1200', 'prefix')):
+    folder = os.path.join(out, 'beyond_paper', name)
+    runs = [d for d in os.listdir(folder) if '_s' in d]
     assert len(runs) == 1, runs
-    cfg = json.load(open(os.path.join(out, 'beyond_paper', f'{name}_prefix', runs[0], 'config.json')))
-    assert cfg['baseline_type'] == 'prefix', cfg
-    table = open(os.path.join(out, 'beyond_paper', f'{name}_prefix_eval.md')).read()
-    assert '| **prefix baseline** | 1 |' in table and 'MLE' not in table, table
+    cfg = json.load(open(os.path.join(folder, runs[0], 'config.json')))
+    assert cfg['baseline_type'] == baseline and cfg['num_steps'] == 4, cfg  # --quick's steps win
+    assert os.path.exists(os.path.join(folder, runs[0], 'eval', 'metrics.json'))
+  table = open(os.path.join(out, 'beyond_paper', 'coco_prefix_eval.md')).read()
+  assert '| **prefix baseline** | 1 |' in table and 'MLE' not in table, table
+  table = open(os.path.join(out, 'beyond_paper', 'emnlp2017_prefix_eval.md')).read()
+  assert ('| **scalar baseline, 1,200 steps** | 1 |' in table
+          and '| **prefix baseline, 1,200 steps** | 1 |' in table and '2,400' not in table), table
 
 
 @pytest.mark.parametrize('arg,pattern', [('--only=10', '--only=10: comma-separated stage numbers 1-9'),
