@@ -8,7 +8,8 @@ from its file.
 A block in README.md, RESULTS.md or BENCHMARKS.md reads
 
     <!-- begin: results/some/table.md -->
-    ...replaced by that file's content, its leading '# title' line dropped...
+    ...replaced by that file's content, its leading '# title' line dropped
+       and its relative links made relative to the repository root...
     <!-- end: results/some/table.md -->
 
 Paths are relative to the repository root. The files themselves are made by
@@ -26,6 +27,19 @@ BLOCK = re.compile(r'(<!-- begin: (?P<path>[^ ]+) -->\n)(?P<body>.*?)(<!-- end: 
                    re.S)
 
 
+LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)\)')
+
+
+def _relink(text: str, folder: str) -> str:
+  """Relative link targets of a file in `folder`, made relative to the root."""
+  def sub(m):
+    target = m.group(2)
+    if not folder or re.match(r'[a-z]+:|/|#', target):
+      return m.group(0)
+    return f'{m.group(1)}{os.path.normpath(os.path.join(folder, target))})'
+  return LINK.sub(sub, text)
+
+
 def table_text(path: str) -> str:
   with open(os.path.join(REPO, path), encoding='utf-8') as f:
     lines = f.read().splitlines()
@@ -33,7 +47,7 @@ def table_text(path: str) -> str:
     lines = lines[1:]
   while lines and not lines[0].strip():
     lines = lines[1:]
-  return '\n'.join(lines).rstrip('\n') + '\n'
+  return _relink('\n'.join(lines).rstrip('\n') + '\n', os.path.dirname(path))
 
 
 def render(text: str) -> str:

@@ -296,6 +296,9 @@ def test_render_results_check_catches_a_drifted_number(tmp_path, monkeypatch):
   assert render_results.render(doc) == 'x\n<!-- begin: t.md -->\n| a | 1.00 |\n<!-- end: t.md -->\ny\n'
   (tmp_path / 'RESULTS.md').write_text(doc)
   assert render_results.main(['--check']) == 1
+  (tmp_path / 'sub').mkdir()  # a file's relative links are rewritten for the document
+  (tmp_path / 'sub' / 'u.md').write_text('# U\n\n![p](p.png) [x](../x.md) [w](https://a.b/c)\n')
+  assert render_results.table_text('sub/u.md') == '![p](sub/p.png) [x](x.md) [w](https://a.b/c)\n'
   assert render_results.main([]) == 0 and render_results.main(['--check']) == 0
 
 
