@@ -26,7 +26,7 @@ Stages (full size, 2-core CPU, one run at a time):
      --real_seeds, the seeds after the first scored at T = 1 and summarised by
      scripts/seeds_report.py (coco/seeds.md)
   6. EMNLP2017 News, 12.5k-sentence subset (ScratchGAN's JSON folder: --emnlp_dir,
-     or EMNLP_DIR): ScratchGAN (emnlp2017_small_scratchgan.cfg, ~28 min) and MLE
+     or EMNLP_DIR): ScratchGAN (emnlp2017_small_scratchgan.cfg, ~50 min) and MLE
      (emnlp2017_small_mle.cfg, ~17 min), FED/BLEU at T = 1 on 10k samples, the
      training text, FED over temperature, the learning curves (scripts/text_report.py,
      scripts/plot_runs.py; ~10 min of evaluation); both models on every seed of
