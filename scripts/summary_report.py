@@ -55,6 +55,10 @@ def fed(path):
     return json.load(f)['fed[use]']['value']
 
 
+# The MLE runs every EMNLP2017 row is compared with (relative to results/beyond_paper/emnlp2017).
+EMNLP_MLE = ['../../emnlp2017/mle_metrics.json', '../../emnlp2017/mle_seed1_metrics.json']
+
+
 def text_row(bench, d, gan, mle, files=''):
   return (bench, 'FED[use], best checkpoint', [fed(f'{d}/{x}') for x in gan],
           [fed(f'{d}/{x}') for x in mle], 3, 'ratio', files or f'`{d}/`')
@@ -74,13 +78,14 @@ def main(argv=None):
                ['../../coco/mle_metrics.json', '../../coco/mle_seed1_metrics.json'],
                '`results/beyond_paper/coco/prefix_eval.md`'),
       text_row('EMNLP2017 News, 12.5k subset', 'results/beyond_paper/emnlp2017',
-               ['prefix_s0_eval_metrics.json', 'prefix_s1_eval_metrics.json',
-                'prefix_s2_eval_metrics.json'],
-               ['../../emnlp2017/mle_metrics.json', '../../emnlp2017/mle_seed1_metrics.json'],
+               [f'prefix2400_s{s}_eval_metrics.json' for s in range(3)], EMNLP_MLE,
                '`results/beyond_paper/emnlp2017/prefix_eval.md`'),
-      text_row("EMNLP2017, the paper's scalar baseline", 'results/emnlp2017',
+      text_row('EMNLP2017, 1,200 steps', 'results/beyond_paper/emnlp2017',
+               [f'prefix_s{s}_eval_metrics.json' for s in range(3)], EMNLP_MLE,
+               '`results/beyond_paper/emnlp2017/prefix_eval.md`'),
+      text_row("EMNLP2017, 1,200 steps, the paper's scalar baseline", 'results/emnlp2017',
                ['gan_metrics.json', 'gan_seed1_metrics.json', 'gan_seed2_metrics.json'],
-               ['mle_metrics.json', 'mle_seed1_metrics.json'])]
+               [f.replace('../../emnlp2017/', '') for f in EMNLP_MLE])]
   lines = ['# ScratchGAN against MLE at CPU scale', '',
            'Mean ± sample std (n − 1), the number of seeds in brackets; T = 1.', '']
   table = []
