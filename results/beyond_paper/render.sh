@@ -23,12 +23,14 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "gen_lr=1e-3,gen_beta1=0.9=$B/emnlp2017/gen_lr1e-3_beta0.9_s*_metrics.jsonl" \
   "baseline_type=prefix=$B/emnlp2017/prefix_s*_metrics.jsonl" \
   "baseline_type=prefix, 2,400 steps=$B/emnlp2017/prefix2400_s*_metrics.jsonl" \
+  "baseline_type=prefix, 4,800 steps=$B/emnlp2017/prefix4800_s*_metrics.jsonl" \
   "baseline_type=prefix,reward_type=log (stopped at 700)=$B/emnlp2017/log_reward_s*_stopped_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   --title="EMNLP2017 subset at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
   "default (scalar baseline)=results/emnlp2017/gan_metrics.json,results/emnlp2017/gan_seed1_metrics.json,results/emnlp2017/gan_seed2_metrics.json" \
   "prefix baseline=$(ls $B/emnlp2017/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 2,400 steps=$(ls $B/emnlp2017/prefix2400_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, 4,800 steps=$(ls $B/emnlp2017/prefix4800_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json" > /dev/null
 $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
   --title="COCO captions: FED[use] on 1,000 samples during training" \
