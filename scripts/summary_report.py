@@ -56,7 +56,8 @@ def fed(path):
 
 
 # The MLE runs every EMNLP2017 row is compared with (relative to results/beyond_paper/emnlp2017).
-EMNLP_MLE = ['../../emnlp2017/mle_metrics.json', '../../emnlp2017/mle_seed1_metrics.json']
+EMNLP_MLE = ['../../emnlp2017/mle_metrics.json', '../../emnlp2017/mle_seed1_metrics.json',
+             '../../emnlp2017/mle_seed2_metrics.json']
 
 
 def text_row(bench, d, gan, mle, files=''):

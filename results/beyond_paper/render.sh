@@ -31,7 +31,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline=$(ls $B/emnlp2017/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 2,400 steps=$(ls $B/emnlp2017/prefix2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps=$(ls $B/emnlp2017/prefix4800_s*_eval_metrics.json | paste -sd, -)" \
-  "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json" > /dev/null
+  "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json,results/emnlp2017/mle_seed2_metrics.json" > /dev/null
 $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
   --title="COCO captions: FED[use] on 1,000 samples during training" \
   "default=results/coco/scratchgan*_train_metrics.jsonl" \
