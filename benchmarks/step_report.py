@@ -257,16 +257,7 @@ def main():
   write('step_cpu.md', 'The update step on the CPU', [against_torch(), cpu_table, scaling()])
   plot(cpu_rows, os.path.join(RESULTS, 'batch_sweep_cpu.png'),
        f'CPU ({cpu_rows[0].get("cpu_model", "")}), paper preset' if cpu_rows else '')
-  lines = ['# The emnlp2017-small step', '']
-  c = emnlp_comparison()
-  if c:
-    lines += [c[0] + ':', ''] + c[1] + ['']
-  p = emnlp_parts()
-  if p:
-    lines += [p[0] + ':', ''] + p[1]
-  with open(os.path.join(RESULTS, 'emnlp_step.md'), 'w', encoding='utf-8') as f:
-    f.write('\n'.join(lines).rstrip('\n') + '\n')
-  print('\n'.join(lines))
+  write('emnlp_step.md', 'The emnlp2017-small step', [emnlp_comparison(), emnlp_parts()])
   gpu_table, gpu_rows = paper_gpu()
   write('step_gpu.md', 'The update step on one GPU', [gpu_table])
   plot(gpu_rows, os.path.join(RESULTS, 'batch_sweep_gpu.png'),

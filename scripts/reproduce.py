@@ -166,30 +166,42 @@ def oracle_tradeoff(plan: Plan) -> None:
   run(plan, 'scripts/oracle_tradeoff.py', f'--out={plan.out}/oracle_tradeoff', *_tradeoff_args(plan))
 
 
-def _data(plan: Plan, folder: str, needed: str, name: str, option: str) -> str | None:
-  if os.path.isfile(os.path.join(folder, needed)):
-    return folder
-  print(f'skipped: no {os.path.join(folder, needed)} (pass {option} or set {name})')
-  return None
+# Each real-text dataset: the Plan field of its folder, its training and
+# validation files, and the environment variable that sets the folder.
+TEXT_DATA = {'coco': ('coco_dir', 'image_coco.txt', 'test_coco.txt', 'COCO_DIR'),
+             'emnlp2017': ('emnlp_dir', 'train_first12500.json', 'valid.json', 'EMNLP_DIR')}
+
+
+def _text_paths(plan: Plan, dataset: str) -> tuple | None:
+  """(--train_path, --valid_path) of `dataset`, or None (said) when its folder lacks them."""
+  field, train, valid, env = TEXT_DATA[dataset]
+  folder = getattr(plan, field)
+  if not os.path.isfile(os.path.join(folder, train)):
+    print(f'skipped: no {os.path.join(folder, train)} (pass --{field} or set {env})')
+    return None
+  return f'--train_path={folder}/{train}', f'--valid_path={folder}/{valid}'
+
+
+def _coco_sizes(plan: Plan):
+  """(evaluation flags, metrics of every seed at T = 1) for COCO at this size."""
+  if plan.quick:  # LM / reverse-LM at a toy size; FED needs the sentence encoder
+    return ('--eval_num_samples=64', '--lm_steps=5'), 'bleu,self_bleu,ppl,length,novelty'
+  # LM / reverse-LM: 500 steps of the 256-unit LSTM (~5 min each on 2 cores).
+  return ('--lm_steps=500',), 'bleu,self_bleu,fed,ppl,length,novelty'
 
 
 def coco(plan: Plan) -> None:
-  data = _data(plan, plan.coco_dir, 'image_coco.txt', 'COCO_DIR', '--coco_dir')
-  if data is None:
+  paths = _text_paths(plan, 'coco')
+  if paths is None:
     return
-  paths = (f'--train_path={data}/image_coco.txt', f'--valid_path={data}/test_coco.txt')
+  lm, seed_metrics = _coco_sizes(plan)
   if plan.quick:
-    # LM / reverse-LM scores at a toy size; FED needs the sentence encoder.
-    lm = ('--eval_num_samples=64', '--lm_steps=5')
     metrics, real_metrics = 'bleu,self_bleu,length,novelty,lm,rlm', 'bleu,self_bleu,length,novelty'
     sweep_metrics, temps = 'bleu,self_bleu', '0.8,1.0'
-    seed_metrics = 'bleu,self_bleu,ppl,length,novelty'
   else:
-    # LM / reverse-LM: 500 steps of the 256-unit LSTM (~5 min each on 2 cores).
-    lm = ('--lm_steps=500',)
     metrics = 'bleu,self_bleu,fed,lm,rlm,ppl,length,novelty,neighbours'
     real_metrics, sweep_metrics = 'bleu,self_bleu,fed,length,novelty', 'bleu,self_bleu,fed'
-    temps, seed_metrics = '0.7,0.8,0.9,1.0,1.1,1.2', 'bleu,self_bleu,fed,ppl,length,novelty'
+    temps = '0.7,0.8,0.9,1.0,1.1,1.2'
   for name in ('coco_scratchgan', 'coco_mle'):
     sweep(plan, f'{plan.out}/{name}', f'experiments/{name}.cfg', '--metric=valid_nll',
           seeds=plan.real_seeds, base=(f'--flagfile=experiments/{name}.cfg', *paths, *plan.text_size))
@@ -197,7 +209,8 @@ def coco(plan: Plan) -> None:
   for wd in (gan, mle):
     evaluate(plan, wd, f'--metrics={metrics}', *lm)
   real = f'{plan.out}/coco_real_text'
-  evaluate(plan, real, f'--samples_path={data}/image_coco.txt', '--flagfile=experiments/coco_mle.cfg',
+  evaluate(plan, real, f'--samples_path={plan.coco_dir}/image_coco.txt',
+           '--flagfile=experiments/coco_mle.cfg',
            *paths, f'--metrics={real_metrics}', *lm)
   evaluate(plan, gan, f'--compare_workdir={mle}', f'--temperatures={temps}',
            f'--metrics={sweep_metrics}', *lm, done='sweep.csv')
@@ -219,10 +232,9 @@ def _emnlp_sizes(plan: Plan):
 
 
 def emnlp2017(plan: Plan) -> None:
-  data = _data(plan, plan.emnlp_dir, 'train_first12500.json', 'EMNLP_DIR', '--emnlp_dir')
-  if data is None:
+  paths = _text_paths(plan, 'emnlp2017')
+  if paths is None:
     return
-  paths = (f'--train_path={data}/train_first12500.json', f'--valid_path={data}/valid.json')
   flags, metrics = _emnlp_sizes(plan)
   if plan.quick:
     sweep_metric, temps, curves, select = 'bleu', '0.8,1.0', 'valid_nll,sample_length', 'valid_nll'
@@ -239,7 +251,7 @@ def emnlp2017(plan: Plan) -> None:
   real = f'{plan.out}/emnlp2017_real_text'
   if not os.path.exists(os.path.join(real, 'eval', 'metrics.json')):
     os.makedirs(real, exist_ok=True)
-    with open(os.path.join(data, 'train_first12500.json')) as f:
+    with open(os.path.join(plan.emnlp_dir, 'train_first12500.json')) as f:
       sentences = [r['s'] for r in json.load(f)]
     with open(os.path.join(real, 'train_sentences.txt'), 'w') as f:
       f.write('\n'.join(sentences) + '\n')
@@ -315,11 +327,9 @@ def beyond_paper(plan: Plan) -> None:
   # paper's scalar baseline, EMNLP2017's the prefix baseline at 2,400 steps.
   # Each table sets them beside stage 5 / 6's runs where those exist (scored
   # there with more metrics; the table shows the shared ones).
-  if _data(plan, plan.coco_dir, 'image_coco.txt', 'COCO_DIR', '--coco_dir'):
-    paths = (f'--train_path={plan.coco_dir}/image_coco.txt',
-             f'--valid_path={plan.coco_dir}/test_coco.txt')
-    flags = ('--eval_num_samples=64',) if plan.quick else ()
-    metrics = 'bleu,self_bleu,ppl,length,novelty' if plan.quick else 'bleu,self_bleu,fed,ppl,length,novelty'
+  paths = _text_paths(plan, 'coco')
+  if paths:
+    flags, metrics = _coco_sizes(plan)
     prefix = _text_option(plan, 'coco_prefix', 'coco_scratchgan', ('--baseline_type=prefix',),
                           paths, flags, metrics, real_seeds)
     seeds_report(plan, f'{plan.out}/beyond_paper/coco_prefix_eval.md',
@@ -327,9 +337,8 @@ def beyond_paper(plan: Plan) -> None:
                  **{'default (scalar baseline)': _evaluated(seed_runs(f'{plan.out}/coco_scratchgan')),
                     'prefix baseline': prefix,
                     'MLE': _evaluated(seed_runs(f'{plan.out}/coco_mle'))})
-  if _data(plan, plan.emnlp_dir, 'train_first12500.json', 'EMNLP_DIR', '--emnlp_dir'):
-    paths = (f'--train_path={plan.emnlp_dir}/train_first12500.json',
-             f'--valid_path={plan.emnlp_dir}/valid.json')
+  paths = _text_paths(plan, 'emnlp2017')
+  if paths:
     flags, metrics = _emnlp_sizes(plan)
     cfg = 'emnlp2017_small_scratchgan'
     scalar = _text_option(plan, 'emnlp2017_scalar_1200', cfg,

@@ -39,6 +39,7 @@ from scratchgan_jax.writers import markdown_table, pyplot, save_figure  # noqa: 
 TEXYGEN = {'SeqGAN': (0.180, 0.489), 'MaliGAN': (0.159, 0.437), 'RankGAN': (0.156, 0.618),
            'LeakGAN': (0.230, 0.780), 'TextGAN': (0.207, 0.746), 'MLE (Texygen)': (0.189, 0.408)}
 
+
 def load(workdir):
   with open(os.path.join(workdir, 'eval', 'metrics.json'), encoding='utf-8') as f:
     return json.load(f)
