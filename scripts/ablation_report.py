@@ -10,7 +10,9 @@ values of --metric and of --second, the worst --second over the run's
 evaluations (read from each run's metrics.jsonl: an early collapse that the run
 recovers from shows there, not in the final value), and the change from the
 step before) and ablation.png (bars with the seeds' standard deviation as
-error bars, each seed's value as a dot).
+error bars, each seed's value as a dot); --name picks another stem for both.
+Where a step's run folders are gone (only its results.csv is kept), its worst
+--second is '–' and the plot leaves that panel out.
 """
 import argparse
 import csv
@@ -34,6 +36,7 @@ def main():
   p.add_argument('--metric', default='nll_oracle', help='lower is better')
   p.add_argument('--second', default='nll_test')
   p.add_argument('--title', default='Ablation waterfall')
+  p.add_argument('--name', default='ablation', help='stem of the .md and .png written')
   p.add_argument('steps', nargs='+', help='sweep folders, in the order of the waterfall')
   a = p.parse_args()
   os.makedirs(a.out, exist_ok=True)
@@ -67,10 +70,11 @@ def main():
     m, s = _stats(t['final'])
     bm, bs = _stats(t['best'])
     sm, ss = _stats(t['second'])
-    wm, ws = _stats(t['worst'])
+    has_worst = all(w == w for w in t['worst'])  # NaN: the run's metrics.jsonl is gone
+    worst_cell = '{:.3f} ± {:.3f}'.format(*_stats(t['worst'])) if has_worst else '–'
     change = '–' if prev is None else f'{m - prev:+.3f}'
     rows.append([t['name'], len(t['seeds']), f'{m:.3f} ± {s:.3f}', change,
-                 f'{bm:.3f} ± {bs:.3f}', f'{sm:.3f} ± {ss:.3f}', f'{wm:.3f} ± {ws:.3f}',
+                 f'{bm:.3f} ± {bs:.3f}', f'{sm:.3f} ± {ss:.3f}', worst_cell,
                  f"{t['stable']}/{len(t['seeds'])}", f"{t['minutes']:.1f}"])
     prev = m
   md += markdown_table(['step', 'seeds', f'{a.metric} final', 'change', f'{a.metric} best',
@@ -78,11 +82,12 @@ def main():
                        rows)
   plt = pyplot()
   if plt is not None:
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    panels = [('final', f'{a.metric} (final)'), ('second', f'{a.second} (final)')]
+    if all(w == w for t in table for w in t['worst']):
+      panels.append(('worst', f'{a.second} (worst evaluation)'))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
     xs = range(len(table))
-    for ax, key, label in ((axes[0], 'final', f'{a.metric} (final)'),
-                           (axes[1], 'second', f'{a.second} (final)'),
-                           (axes[2], 'worst', f'{a.second} (worst evaluation)')):
+    for ax, (key, label) in zip(axes, panels):
       means = [_stats(t[key])[0] for t in table]
       stds = [_stats(t[key])[1] for t in table]
       ax.bar(xs, means, yerr=stds, capsize=4, color='tab:blue', alpha=0.6)
@@ -96,9 +101,9 @@ def main():
       ax.set_ylabel(label + ' (lower: better)', fontsize=8)
       ax.grid(alpha=0.3, axis='y')
     fig.suptitle(a.title, fontsize=9)
-    save_figure(fig, os.path.join(a.out, 'ablation.png'))
-    md += ['', '![ablation](ablation.png)']
-  with open(os.path.join(a.out, 'ablation.md'), 'w', encoding='utf-8') as f:
+    save_figure(fig, os.path.join(a.out, a.name + '.png'))
+    md += ['', f'![{a.name}]({a.name}.png)']
+  with open(os.path.join(a.out, a.name + '.md'), 'w', encoding='utf-8') as f:
     f.write('\n'.join(md) + '\n')
   print('\n'.join(md))
 

@@ -32,8 +32,8 @@ Stages (full size, 2-core CPU, one run at a time):
      scripts/plot_runs.py; ~10 min of evaluation); both models on every seed of
      --real_seeds, spread in emnlp2017/seeds.md
   7. the ablation waterfall on the oracle (experiments/ablation_oracle_*.cfg),
-     3 seeds per step, and a small-batch control at equal wall-clock
-     (scripts/ablation_report.py; ~55 min)
+     3 seeds per step, and a small-batch control (step 0 for 1,200 steps and for
+     the wall-clock of a batch-256 run; scripts/ablation_report.py; ~65 min)
   8. oracle sweep B: batch size 128 -> 1024 at equal examples seen (= equal
      wall-clock on CPU), learning rates fixed and scaled by sqrt(batch / 128),
      2 seeds, then each run's best checkpoint on the NLL-oracle / NLL-test plane
@@ -275,9 +275,19 @@ def ablation(plan: Plan) -> None:
   for name in steps + ('0b_small_batch_long',):
     sweep(plan, f'{plan.out}/ablation_oracle/{name}', f'experiments/ablation_oracle_{name}.cfg',
           base=(f'--flagfile=experiments/ablation_oracle_{name}.cfg', *plan.oracle_size))
+  # and step 0 for 1,200 steps, between the two.
+  sweep(plan, f'{plan.out}/ablation_oracle/0b_small_batch_1200_steps',
+        'experiments/ablation_oracle_0_seqgan_step.cfg --num_steps=1200',
+        base=('--flagfile=experiments/ablation_oracle_0_seqgan_step.cfg', '--num_steps=1200',
+              *plan.oracle_size))
   run(plan, 'scripts/ablation_report.py', f'--out={plan.out}/ablation_oracle',
       '--title=Oracle ablation waterfall (paper Fig 3c at CPU scale)',
       *[f'{plan.out}/ablation_oracle/{s}' for s in steps], quiet=True)
+  control = ('0_seqgan_step', '0b_small_batch_1200_steps', '0b_small_batch_long', '1_large_batch')
+  run(plan, 'scripts/ablation_report.py', f'--out={plan.out}/ablation_oracle',
+      '--name=small_batch_control',
+      '--title=Oracle: the small batch for longer against the large batch',
+      *[f'{plan.out}/ablation_oracle/{s}' for s in control], quiet=True)
 
 
 def oracle_sweep_b(plan: Plan) -> None:

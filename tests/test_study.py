@@ -134,6 +134,9 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
     assert f'| {step} | 1 |' in ablation, ablation
   assert os.path.exists(os.path.join(out, 'ablation_oracle', 'ablation.png'))
   assert os.path.exists(os.path.join(out, 'ablation_oracle', '0b_small_batch_long', 'summary.md'))
+  control = open(os.path.join(out, 'ablation_oracle', 'small_batch_control.md')).read()
+  for step in ('0_seqgan_step', '0b_small_batch_1200_steps', '0b_small_batch_long', '1_large_batch'):
+    assert f'| {step} | 1 |' in control, control
   with open(os.path.join(out, 'sweep_oracle_batch', 'results.csv')) as f:
     rows = list(csv.DictReader(f))
   assert sorted((r['flag.batch_size'], r['final_step']) for r in rows) == [('16', '4'), ('32', '2')]
@@ -278,6 +281,29 @@ def test_candidates_report_tabulates_final_and_best_over_seeds(tmp_path):
   assert a[1] == '2' and a[2] == '10.20 ± 0.28' and a[3] == '9.25 ± 0.35'  # n - 1
   b = next(l for l in lines if l.startswith('| b |')).split(' | ')
   assert b[1] == '1' and b[2] == '10.50' and b[3] == '10.50'
+  subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'candidates_report.py'),
+                  f'--out={out}', '--name=seeds', '--per_seed', '--digits=3',
+                  f'x=1={tmp_path}/a_s*.jsonl'], check=True, capture_output=True)
+  rows = [l.split(' | ') for l in (out / 'seeds.md').read_text().splitlines() if l.startswith('| x=1')]
+  assert [r[0] for r in rows] == ['| x=1', '| x=1: `a_s0.jsonl`', '| x=1: `a_s1.jsonl`']
+  assert rows[0][2] == '10.200 ± 0.283' and rows[2][2:4] == ['10.400', '9.500 (100)'], rows
+
+
+def test_ablation_report_without_the_runs_folders(tmp_path):
+  """scripts/ablation_report.py from results.csv alone (the committed form):
+  means, sample stds and changes from the csv; the worst NLL-test, which needs
+  the runs' metrics.jsonl, is '–' instead of a NaN or a crash."""
+  cols = 'seed,nll_oracle.final,nll_oracle.best,nll_test.final,stable,wall_seconds,workdir'
+  for name, finals in (('0_small', (10.0, 10.2)), ('1_large', (9.0, 9.4))):
+    (tmp_path / name).mkdir()
+    rows = [f'{i},{v},{v - 0.1},7.5,True,60,{tmp_path}/gone_{name}_{i}' for i, v in enumerate(finals)]
+    (tmp_path / name / 'results.csv').write_text(cols + '\n' + '\n'.join(rows) + '\n')
+  subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'ablation_report.py'),
+                  f'--out={tmp_path}', '--name=control', str(tmp_path / '0_small'),
+                  str(tmp_path / '1_large')], check=True, capture_output=True)
+  lines = (tmp_path / 'control.md').read_text().splitlines()
+  large = next(l for l in lines if l.startswith('| 1_large |')).split(' | ')
+  assert large[2:5] == ['9.200 ± 0.283', '-0.900', '9.100 ± 0.283'] and large[6] == '–', large
 
 
 def test_documents_agree_with_the_committed_result_tables():
