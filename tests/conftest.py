@@ -111,6 +111,28 @@ def pytest_collection_modifyitems(session, config, items):
   items.sort(key=rank)
 
 
+def pytest_configure(config):
+  """One persistent XLA compilation cache for the whole session, shared by the
+  workers and by every launch.py the tests start (they compile the same small
+  programs over and over; a compiled program is the same bits from the cache).
+  Removed at the end; SCRATCHGAN_TEST_CACHE=0 turns it off, an existing
+  JAX_COMPILATION_CACHE_DIR is used as it is."""
+  if hasattr(config, 'workerinput') or os.environ.get('SCRATCHGAN_TEST_CACHE') == '0':
+    return  # workers inherit the controller's environment
+  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    import tempfile
+    _SESSION['cache'] = tempfile.mkdtemp(prefix='scratchgan-test-xla-cache-')
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = _SESSION['cache']
+  os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+  os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+
+def pytest_unconfigure(config):
+  if 'cache' in _SESSION:
+    import shutil
+    shutil.rmtree(_SESSION.pop('cache'), ignore_errors=True)
+
+
 def pytest_sessionstart(session):
   import time
   _SESSION['start'] = time.time()
