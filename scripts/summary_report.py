@@ -72,11 +72,12 @@ def main(argv=None):
   a = p.parse_args(argv)
   rows = oracle_rows() + [
       text_row('COCO captions', 'results/coco', ['gan_metrics.json', 'gan_seed1_metrics.json'],
-               ['mle_metrics.json', 'mle_seed1_metrics.json']),
+               ['mle_metrics.json', 'mle_seed1_metrics.json', 'mle_seed2_metrics.json']),
       text_row('COCO, with the prefix baseline (not shipped)', 'results/beyond_paper/coco',
                ['prefix_s0_eval_metrics.json', 'prefix_s1_eval_metrics.json',
                 'prefix_s2_eval_metrics.json'],
-               ['../../coco/mle_metrics.json', '../../coco/mle_seed1_metrics.json'],
+               ['../../coco/mle_metrics.json', '../../coco/mle_seed1_metrics.json',
+                '../../coco/mle_seed2_metrics.json'],
                '`results/beyond_paper/coco/prefix_eval.md`'),
       text_row('EMNLP2017 News, 12.5k subset', 'results/beyond_paper/emnlp2017',
                [f'prefix4800_s{s}_eval_metrics.json' for s in range(3)], EMNLP_MLE,
