@@ -16,6 +16,7 @@ Where a step's run folders are gone (only its results.csv is kept), its worst
 """
 import argparse
 import csv
+import math
 import os
 import sys
 
@@ -59,6 +60,8 @@ def main():
     table.append({'name': name, 'seeds': [int(r['seed']) for r in rows],
                   'final': col(f'{a.metric}.final'), 'best': col(f'{a.metric}.best'),
                   'second': col(f'{a.second}.final'), 'worst': worst,
+                  # NaN: a run's metrics.jsonl is gone (only results.csv was kept).
+                  'has_worst': not any(math.isnan(w) for w in worst),
                   'stable': sum(r['stable'] == 'True' for r in rows),
                   'minutes': _stats([float(r['wall_seconds']) / 60 for r in rows])[0]})
   md = [f'# {a.title}', '',
@@ -70,8 +73,7 @@ def main():
     m, s = _stats(t['final'])
     bm, bs = _stats(t['best'])
     sm, ss = _stats(t['second'])
-    has_worst = all(w == w for w in t['worst'])  # NaN: the run's metrics.jsonl is gone
-    worst_cell = '{:.3f} ± {:.3f}'.format(*_stats(t['worst'])) if has_worst else '–'
+    worst_cell = '{:.3f} ± {:.3f}'.format(*_stats(t['worst'])) if t['has_worst'] else '–'
     change = '–' if prev is None else f'{m - prev:+.3f}'
     rows.append([t['name'], len(t['seeds']), f'{m:.3f} ± {s:.3f}', change,
                  f'{bm:.3f} ± {bs:.3f}', f'{sm:.3f} ± {ss:.3f}', worst_cell,
@@ -83,7 +85,7 @@ def main():
   plt = pyplot()
   if plt is not None:
     panels = [('final', f'{a.metric} (final)'), ('second', f'{a.second} (final)')]
-    if all(w == w for t in table for w in t['worst']):
+    if all(t['has_worst'] for t in table):
       panels.append(('worst', f'{a.second} (worst evaluation)'))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
     xs = range(len(table))

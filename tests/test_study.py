@@ -163,8 +163,8 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
 def test_reproduce_quick_beyond_the_paper(tmp_path):
   """Stage 9 alone: the oracle options as one tied sweep, and the real-text runs
   the flagfiles do not make (COCO with the prefix baseline, EMNLP2017 with each
-  baseline at 1,200 steps and the prefix baseline at 2,400), scored and tabulated (without stages 5 and 6 the
-  tables hold stage 9's runs only)."""
+  baseline at 1,200 steps and the prefix baseline at 2,400), scored and tabulated
+  (without stages 5 and 6 the tables hold stage 9's runs only)."""
   out = str(tmp_path / 'study')
   p = subprocess.run(REPRODUCE + ['--quick', '--only=9', out], env=_stand_in_data(tmp_path),
                      capture_output=True, text=True, timeout=600)
