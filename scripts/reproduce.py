@@ -417,8 +417,9 @@ def main(argv=None) -> int:
                  help='study folder (default: runs/study in the repository)')
   p.add_argument('--quick', action='store_true', help='every stage at a toy size (for the tests)')
   p.add_argument('--only', help=f'comma-separated stages (1-{NUM_STAGES}); default all')
-  p.add_argument('--real_seeds', default=os.environ.get('REAL_SEEDS', '0,1'),
-                 help='COCO and EMNLP2017: every model on these seeds (default 0,1 or $REAL_SEEDS)')
+  p.add_argument('--real_seeds', default=os.environ.get('REAL_SEEDS'),
+                 help='COCO and EMNLP2017: every model on these seeds (default $REAL_SEEDS, '
+                      'else 0,1,2, the seeds of the committed tables; 0,1 with --quick)')
   p.add_argument('--coco_dir', default=os.environ.get(
       'COCO_DIR', os.path.join(REPO, '..', 'shared', 'data', 'coco', 'texygen_txt')),
                  help="Texygen's COCO folder (image_coco.txt, test_coco.txt; or $COCO_DIR)")
@@ -433,7 +434,8 @@ def main(argv=None) -> int:
   except ValueError as e:
     p.error(str(e))
   plan = make_plan(args.quick, os.path.abspath(args.out), args.python,
-                   os.path.abspath(args.coco_dir), os.path.abspath(args.emnlp_dir), args.real_seeds)
+                   os.path.abspath(args.coco_dir), os.path.abspath(args.emnlp_dir),
+                   args.real_seeds or ('0,1' if args.quick else '0,1,2'))
   os.makedirs(plan.out, exist_ok=True)
   for k in stages:
     print(f'== {k}. {STAGES[k][0]}', flush=True)

@@ -71,7 +71,8 @@ def main(argv=None):
   p.add_argument('--out', default='', help='Markdown file (default: stdout)')
   a = p.parse_args(argv)
   rows = oracle_rows() + [
-      text_row('COCO captions', 'results/coco', ['gan_metrics.json', 'gan_seed1_metrics.json'],
+      text_row('COCO captions', 'results/coco',
+               ['gan_metrics.json', 'gan_seed1_metrics.json', 'gan_seed2_metrics.json'],
                ['mle_metrics.json', 'mle_seed1_metrics.json', 'mle_seed2_metrics.json']),
       text_row('COCO, with the prefix baseline (not shipped)', 'results/beyond_paper/coco',
                ['prefix_s0_eval_metrics.json', 'prefix_s1_eval_metrics.json',

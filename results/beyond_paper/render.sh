@@ -42,6 +42,6 @@ $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
   "baseline_type=prefix=$B/coco/prefix_s*_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/coco/prefix_eval.md \
   --title="COCO captions at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
-  "default (scalar baseline)=results/coco/gan_metrics.json,results/coco/gan_seed1_metrics.json" \
+  "default (scalar baseline)=results/coco/gan_metrics.json,results/coco/gan_seed1_metrics.json,results/coco/gan_seed2_metrics.json" \
   "prefix baseline=$(ls $B/coco/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/coco/mle_metrics.json,results/coco/mle_seed1_metrics.json,results/coco/mle_seed2_metrics.json" > /dev/null
