@@ -163,6 +163,11 @@ class Config:
                                'mean D(real) - mean D(fake) > margin, both measured '
                                'before the update (0: never; e.g. 0.75 keeps the '
                                'discriminator from running away from the generator).')
+  gen_ema: float = _f(0.0, "Decay of an exponential moving average of the generator's "
+                      'parameters, updated after every step (0: none, the paper; e.g. '
+                      '0.995 averages about the last 200 steps). Training is unchanged; '
+                      'evaluation, model selection, sampling and --mode=evaluate use the '
+                      'average (Polyak averaging; Yazici et al., ICLR 2019, for GANs).')
 
   # --- Loop ----------------------------------------------------------------
   batch_size: int = _f(512, 'Global batch size (split over all devices).')
@@ -316,6 +321,8 @@ class Config:
         raise ConfigError(f'--{name} must be >= 0')
     if not 0.0 < self.ppo_clip < 1.0:
       raise ConfigError(f'--ppo_clip={self.ppo_clip}: must be in (0, 1)')
+    if not 0.0 <= self.gen_ema < 1.0:
+      raise ConfigError(f'--gen_ema={self.gen_ema}: must be in [0, 1) (0: no average)')
     if not 0.0 <= self.disc_skip_margin < 1.0:
       raise ConfigError(f'--disc_skip_margin={self.disc_skip_margin}: must be in '
                         '[0, 1) (0: never skip)')

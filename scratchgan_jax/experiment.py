@@ -416,7 +416,7 @@ class BestModelSelector:
     self.best, self.metric, self.chief = best, metric, chief
 
   def __call__(self, state, step: int) -> None:
-    ev = _evaluate(self.run, state.gen_params, step, self.workdir)
+    ev = _evaluate(self.run, state.eval_params, step, self.workdir)
     bad = _finite(ev)
     if bad:
       raise self.ckpt.stopped('non-finite evaluation '
@@ -617,7 +617,7 @@ def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
   if meta.get('vocab') != vocab_fp:
     raise ConfigError(f'{path}: checkpoint vocabulary does not match the data')
   logging.info('Loaded %s (step %s).', path, meta.get('step', '?'))
-  return run, jax.device_put(state.gen_params), path
+  return run, jax.device_put(state.eval_params), path
 
 
 def checkpoint_states(workdir: str, steps=None):

@@ -97,4 +97,4 @@ def train_lm(sequences: np.ndarray, vocab_size: int, eos: bool, *, steps: int = 
     b = data_lib.get_batch(sequences, lengths, step=step, batch_size=batch_size,
                            seed=seed, shuffle=True)
     state, _ = update(state, parallel.shard_batch(b, mesh))
-  return setup.gen, jax.device_get(state.gen_params)
+  return setup.gen, jax.device_get(state.eval_params)

@@ -42,6 +42,14 @@ class TrainState(NamedTuple):
   gen_opt_state: Any
   disc_opt_state: Any
   baseline: jax.Array  # float32 moving average of the returns: () or [T]
+  # The moving average of gen_params (`--gen_ema`), else None (no leaves).
+  gen_ema: Any = None
+
+  @property
+  def eval_params(self):
+    """The generator that is evaluated, selected and sampled: the moving
+    average where the run keeps one, else the trained parameters."""
+    return self.gen_params if self.gen_ema is None else self.gen_ema
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +131,16 @@ def init_state(setup: Setup, seed: int) -> TrainState:
       disc_params=disc_params,
       gen_opt_state=setup.gen_opt.init(gen_params),
       disc_opt_state=setup.disc_opt.init(disc_params),
-      baseline=jnp.zeros(baseline_shape(setup.cfg), jnp.float32))
+      baseline=jnp.zeros(baseline_shape(setup.cfg), jnp.float32),
+      gen_ema=(jax.tree.map(lambda x: jnp.array(x, copy=True), gen_params)
+               if setup.cfg.gen_ema else None))
+
+
+def update_ema(ema, params, decay: float):
+  """ema <- decay * ema + (1 - decay) * params, leaf by leaf (None: none kept)."""
+  if ema is None:
+    return None
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
 
 
 def baseline_shape(cfg: Config) -> tuple[int, ...]:
@@ -358,7 +375,8 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
     gp, g_opt, baseline, metrics_g = _gen_update(
         setup, mesh, gp, g_opt, dp, baseline, g_keys[i], fake=fake, batch_size=B)
     metrics.update(metrics_g)
-  new_state = TrainState(state.step + 1, state.rng, gp, dp, g_opt, d_opt, baseline)
+  new_state = TrainState(state.step + 1, state.rng, gp, dp, g_opt, d_opt, baseline,
+                         update_ema(state.gen_ema, gp, cfg.gen_ema))
   metrics['params_finite'] = params_finite((gp, dp))
   return new_state, metrics
 
@@ -381,7 +399,8 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
                                      parallel.chunk(batch.sequence, C), (key, n_tok), mesh)
   gp, g_opt, l2 = _apply(setup.gen_opt, state.gen_opt_state, state.gen_params, grads,
                          cfg.l2_gen, cfg.train_pretrained_embedding)
-  new_state = state._replace(step=state.step + 1, gen_params=gp, gen_opt_state=g_opt)
+  new_state = state._replace(step=state.step + 1, gen_params=gp, gen_opt_state=g_opt,
+                             gen_ema=update_ema(state.gen_ema, gp, cfg.gen_ema))
   return new_state, {'mle_loss': nll + l2, 'train_nll': nll,
                      'params_finite': params_finite(gp)}
 

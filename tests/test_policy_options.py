@@ -197,6 +197,9 @@ def test_options_are_rejected_for_mle_and_out_of_range(tiny_corpus):
     tiny_config(*tiny_corpus, objective='mle', reward_type='log')
   with pytest.raises(ConfigError, match='reward_type'):
     tiny_config(*tiny_corpus, reward_type='sqrt')
+  for bad in (1.0, -0.1):
+    with pytest.raises(ConfigError, match='gen_ema'):
+      tiny_config(*tiny_corpus, gen_ema=bad)
 
 
 def test_step_entropy_is_minus_sum_p_log_p_of_each_step_and_zero_past_pad(tiny_corpus):
@@ -240,3 +243,47 @@ def test_entropy_bonus_raises_the_generators_entropy(tiny_corpus):
   high, m1 = entropy_after(5.0)
   assert high > base + 1e-3
   assert 'gen_entropy' not in m0 and float(m1['gen_entropy']) > 0
+
+
+def test_generator_average_leaves_training_alone_and_is_what_is_evaluated(tiny_corpus,
+                                                                          tmp_path):
+  """--gen_ema: every checkpoint's average is decay * the previous one + (1 - decay)
+  * the new parameters; the trained networks are bit for bit those of a run
+  without it; evaluation and load_generator use the average; a resumed run ends
+  with the same average."""
+  import os
+  from scratchgan_jax import checkpoint
+  def flat(wd, step):
+    with np.load(checkpoint.path_for(os.path.join(wd, 'checkpoints'), step)) as z:
+      return {k: z[k] for k in z.files if k != '__meta__'}
+  base = tiny_config(*tiny_corpus, num_steps=3, checkpoint_every=1, eval_every=3,
+                     keep_checkpoints=5)
+  plain, avg, resumed = (str(tmp_path / n) for n in ('plain', 'avg', 'resumed'))
+  experiment.train(base, plain)
+  cfg = base.replace(gen_ema=0.75)
+  experiment.train(cfg, avg)
+  a, b = flat(plain, 3), flat(avg, 3)
+  ema_keys = [k for k in b if k.startswith('.gen_ema')]
+  assert ema_keys and set(b) - set(ema_keys) == set(a)
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+  for step in (2, 3):
+    prev, cur = flat(avg, step - 1), flat(avg, step)
+    for k in ema_keys:
+      want = 0.75 * prev[k] + 0.25 * cur[k.replace('.gen_ema', '.gen_params', 1)]
+      np.testing.assert_allclose(cur[k], want, rtol=1e-6, atol=1e-7, err_msg=k)
+  moved = sum(float(np.abs(b[k] - b[k.replace('.gen_ema', '.gen_params', 1)]).sum())
+              for k in ema_keys)
+  assert moved > 0  # the average lags the parameters
+  _, params, _ = experiment.load_generator(avg, checkpoint.path_for(
+      os.path.join(avg, 'checkpoints'), 3))
+  for path, leaf in jax.tree_util.tree_flatten_with_path(jax.device_get(params))[0]:
+    np.testing.assert_array_equal(leaf, b['.gen_ema' + jax.tree_util.keystr(path)])
+  last = lambda wd: [r for r in experiment.writers.MetricWriter(wd).read()
+                     if r.get('eval') and r['step'] == 3][0]['valid_nll']
+  assert last(avg) != last(plain)  # the average is what was evaluated
+  experiment.train(cfg.replace(num_steps=2), resumed)
+  experiment.train(cfg, resumed)
+  c = flat(resumed, 3)
+  for k in b:
+    np.testing.assert_array_equal(b[k], c[k], err_msg=k)

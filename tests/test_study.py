@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -361,3 +362,39 @@ def test_benchmark_tables_are_what_their_scripts_make_from_the_rows(tmp_path, sc
   for name in outputs:
     with open(os.path.join(REPO, 'benchmarks', 'results', name), encoding='utf-8') as f:
       assert (copy / 'results' / name).read_text(encoding='utf-8') == f.read(), name
+
+
+def test_average_probe_scores_each_checkpoint_as_evaluate_does_and_their_mean(tmp_path,
+                                                                              tiny_corpus):
+  """scripts/average_probe.py: a checkpoint's row equals `--mode=evaluate` of that
+  checkpoint (same samples, same metrics), and the last row scores the element-wise
+  mean of the generators."""
+  from conftest import TINY, launch
+  sys.path.insert(0, os.path.join(REPO, 'scripts'))
+  import average_probe
+  a = {'w': np.array([1.0, 2.0], np.float32), 'b': np.array([[0.5]], np.float32)}
+  b = {'w': np.array([3.0, 5.0], np.float32), 'b': np.array([[1.5]], np.float32)}
+  mean = average_probe.average([a, b])
+  np.testing.assert_array_equal(mean['w'], [2.0, 3.5])
+  assert mean['b'].dtype == np.float32 and mean['b'][0, 0] == 1.0
+  train, valid = tiny_corpus
+  wd = str(tmp_path / 'run')
+  flags = ['--dataset=text', f'--train_path={train}', f'--valid_path={valid}']
+  rc, _, err = launch(*flags, *TINY, '--num_steps=4', f'--workdir={wd}')
+  assert rc == 0, err[-2000:]
+  out = tmp_path / 'average.jsonl'
+  p = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'average_probe.py'),
+                      f'--workdir={wd}', '--metrics=bleu,length', '--num_samples=32',
+                      f'--out={out}'], capture_output=True, text=True, timeout=300,
+                     env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert p.returncode == 0, p.stderr[-2000:]
+  rows = [json.loads(l) for l in out.read_text().splitlines()]
+  assert [r['generator'] for r in rows] == ['step 2', 'step 4', 'average']
+  assert rows[-1]['steps'] == [2, 4]
+  rc, _, err = launch('--mode=evaluate', f'--workdir={wd}', '--metrics=bleu,length',
+                      '--eval_num_samples=32',
+                      f'--checkpoint={wd}/checkpoints/ckpt_000000002.npz')
+  assert rc == 0, err[-2000:]
+  m = json.load(open(os.path.join(wd, 'eval', 'metrics.json')))
+  assert rows[0]['bleu2'] == round(m['bleu']['bleu2'], 5)
+  assert rows[0]['length.samples_mean'] == round(m['length']['samples_mean'], 5)

@@ -3,7 +3,8 @@
     python tests/helpers/device_run.py N OUT.npz [objective]
 
 objective `gan+options`: the GAN with the beyond-the-paper options on
-(per-position baseline, normalised advantages, two clipped updates per batch);
+(per-position baseline, normalised advantages, two clipped updates per batch,
+the generator's moving average);
 `gan+loo`: with the leave-one-out baseline; `gan+prefix`: with the prefix
 baseline, log-D rewards and an entropy bonus.
 
@@ -32,7 +33,7 @@ def main():
   options = {}
   if objective.startswith('gan+'):  # the beyond-the-paper options
     options = {'gan+options': dict(baseline_type='position', normalize_advantages=True,
-                                   gen_updates_per_batch=2),
+                                   gen_updates_per_batch=2, gen_ema=0.9),
                'gan+loo': dict(baseline_type='loo'),
                'gan+prefix': dict(baseline_type='prefix', reward_type='log',
                                   entropy_bonus=0.05)}[objective]
