@@ -11,6 +11,7 @@ asks whether it helps ScratchGAN's policy without changing its training.
 
     python scripts/average_probe.py --workdir=runs/emnlp --out=average.jsonl \
         [--steps=4400,4600,4800] [--metrics=fed,bleu,self_bleu,length]
+    python scripts/average_probe.py --table=average.md --out=average.jsonl  # the table only
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ _METRICS = flags.DEFINE_list('metrics', ['fed', 'bleu', 'self_bleu', 'length'],
 _NUM = flags.DEFINE_integer('num_samples', 10000, 'Samples per generator.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the same for every generator).')
 _OUT = flags.DEFINE_string('out', '', 'JSON lines output (default: stdout only).')
+_TABLE = flags.DEFINE_string('table', '', 'Write the Markdown table of the rows in --out '
+                             'to this file, and evaluate nothing.')
 
 
 def average(trees):
@@ -52,9 +55,54 @@ def _summary(metrics: dict) -> dict:
   return out
 
 
+def table(rows: list[dict]) -> str:
+  """One line per run: FED of each checkpoint, of their mean generator, and
+  BLEU-5 / Self-BLEU-5 of the average against the checkpoints' mean; then the
+  average's gain over the runs (mean ± sample std, n - 1)."""
+  runs = {}
+  for r in rows:
+    runs.setdefault(r['workdir'], []).append(r)
+  lines = ['FED[use] (lower is better), BLEU-5 and Self-BLEU-5 on the same samples of each '
+           "generator: each kept checkpoint alone, and the element-wise mean of their "
+           'parameters. Made by `scripts/average_probe.py --table`.', '',
+           '| run | checkpoints | FED of each | FED, their mean | FED of the average '
+           '| average − mean of each | average − best | BLEU-5 each → average '
+           '| Self-BLEU-5 each → average |', '|---|---|---|---|---|---|---|---|---|']
+  gains, vs_best = [], []
+  for name, rs in runs.items():
+    single = [r for r in rs if r['generator'] != 'average']
+    avg = [r for r in rs if r['generator'] == 'average'][-1]
+    feds = [r['fed'] for r in single]
+    gains.append(avg['fed'] - np.mean(feds))
+    vs_best.append(avg['fed'] - min(feds))
+    lines.append(
+        f"| {name} | {', '.join(str(s) for s in avg['steps'])} | "
+        f"{' / '.join(f'{x:.3f}' for x in feds)} | {np.mean(feds):.3f} | {avg['fed']:.3f} | "
+        f'{gains[-1]:+.3f} | {vs_best[-1]:+.3f} | '
+        f"{np.mean([r['bleu5'] for r in single]):.3f} → {avg['bleu5']:.3f} | "
+        f"{np.mean([r['self_bleu5'] for r in single]):.3f} → {avg['self_bleu5']:.3f} |")
+  if len(gains) > 1:
+    sd = lambda x: float(np.std(x, ddof=1))
+    lines.append(f'| **mean ± std over {len(gains)} runs** | | | | | '
+                 f'{np.mean(gains):+.3f} ± {sd(gains):.3f} | '
+                 f'{np.mean(vs_best):+.3f} ± {sd(vs_best):.3f} | | |')
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv):
   del argv
+  if _TABLE.value:  # the table of rows already written
+    rows = []
+    for path in _OUT.value.split(','):
+      with open(path) as f:
+        rows += [json.loads(l) for l in f if l.strip()]
+    with open(_TABLE.value, 'w') as f:
+      f.write(table(rows))
+    print(f'{len(rows)} rows -> {_TABLE.value}')
+    return
   workdir = _WORKDIR.value
+  if not workdir:
+    raise app.UsageError('--workdir is required (or --table with --out)')
   steps = [int(s) for s in _STEPS.value] or None
   run, states = experiment.checkpoint_states(workdir, steps)
   gens = [(step, jax.device_get(state.gen_params)) for step, state in states]
@@ -76,5 +124,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.mark_flag_as_required('workdir')
   app.run(main)
