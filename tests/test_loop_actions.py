@@ -58,7 +58,7 @@ def test_best_model_selector_saves_only_improvements_and_never_step_0(monkeypatc
     pass
 
   class State:
-    gen_params = None
+    eval_params = None  # what the selector evaluates (TrainState.eval_params)
 
   w, ck, best = _Writer(), _Ckpt(None), {'value': math.inf, 'step': None}
   select = experiment.BestModelSelector(Run(), '/nowhere', w, ck, best, 'valid_nll',

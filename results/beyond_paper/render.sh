@@ -47,3 +47,5 @@ $PY scripts/seeds_report.py --out=$B/coco/prefix_eval.md \
   "default (scalar baseline)=results/coco/gan_metrics.json,results/coco/gan_seed1_metrics.json,results/coco/gan_seed2_metrics.json" \
   "prefix baseline=$(ls $B/coco/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/coco/mle_metrics.json,results/coco/mle_seed1_metrics.json,results/coco/mle_seed2_metrics.json" > /dev/null
+$PY scripts/average_probe.py --table=$B/emnlp2017/average_probe.md \
+  --out=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl > /dev/null
