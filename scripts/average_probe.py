@@ -105,7 +105,8 @@ def main(argv):
     raise app.UsageError('--workdir is required (or --table with --out)')
   steps = [int(s) for s in _STEPS.value] or None
   run, states = experiment.checkpoint_states(workdir, steps)
-  gens = [(step, jax.device_get(state.gen_params)) for step, state in states]
+  # The generator --mode=evaluate scores (the moving average where the run keeps one).
+  gens = [(step, jax.device_get(state.eval_params)) for step, state in states]
   opts = evaluate.EvalOptions(metrics=tuple(_METRICS.value), num_samples=_NUM.value,
                               seed=_SEED.value)
   candidates = [(f'step {s}', [s], p) for s, p in gens]

@@ -399,10 +399,9 @@ def test_average_probe_scores_each_checkpoint_as_evaluate_does_and_their_mean(tm
   assert rows[0]['bleu2'] == round(m['bleu']['bleu2'], 5)
   assert rows[0]['length.samples_mean'] == round(m['length']['samples_mean'], 5)
   # The table: one line per run, the average's gain over the runs' mean.
-  two = rows + [dict(r, workdir='other', fed=r.get('fed', 0.5), self_bleu5=0.1, bleu5=0.1)
-                for r in rows]
-  for r, fed in zip(two, (0.30, 0.20, 0.25, 0.40, 0.30, 0.20)):
-    r.update(fed=fed, bleu5=r.get('bleu5', 0.1), self_bleu5=r.get('self_bleu5', 0.1))
+  feds = (0.30, 0.20, 0.25, 0.40, 0.30, 0.20)
+  two = [dict(r, workdir=name, fed=fed, bleu5=0.1, self_bleu5=0.1)
+         for (name, r), fed in zip([('run', r) for r in rows] + [('other', r) for r in rows], feds)]
   md = average_probe.table(two)
   assert '| run | 2, 4 | 0.300 / 0.200 | 0.250 | 0.250 | +0.000 | +0.050 |' in md, md
   assert '| **mean ± std over 2 runs** | | | | | -0.075 ± 0.106 | -0.025 ± 0.106 |' in md, md
