@@ -223,6 +223,11 @@ def read_meta(path: str) -> dict:
   return _read_npz(path, lambda z: json.loads(bytes(z['__meta__']).decode('utf-8')))
 
 
+def stored_names(path: str) -> list[str]:
+  """Names of the arrays a checkpoint stores (read lazily, without the meta)."""
+  return _read_npz(path, lambda z: [k for k in z.files if k != '__meta__'])
+
+
 def stored_shapes(path: str, suffix: str) -> dict[str, tuple[int, ...]]:
   """Shapes of the stored arrays whose names end with `suffix` (read lazily)."""
   return _read_npz(path, lambda z: {k: z[k].shape for k in z.files if k.endswith(suffix)})

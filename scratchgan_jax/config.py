@@ -167,7 +167,9 @@ class Config:
                       'parameters, updated after every step (0: none, the paper; e.g. '
                       '0.995 averages about the last 200 steps). Training is unchanged; '
                       'evaluation, model selection, sampling and --mode=evaluate use the '
-                      'average (Polyak averaging; Yazici et al., ICLR 2019, for GANs).')
+                      'average (Polyak averaging; Yazici et al., ICLR 2019, for GANs). May be '
+                      'switched on when resuming: the average then starts at the '
+                      'restored generator.')
 
   # --- Loop ----------------------------------------------------------------
   batch_size: int = _f(512, 'Global batch size (split over all devices).')

@@ -38,7 +38,7 @@ from scratchgan_jax.config import PATH_FIELDS, Config, ConfigError
 _RESUMABLE = {'num_steps', 'log_every', 'checkpoint_every', 'keep_checkpoints',
               'eval_every', 'num_eval_samples', 'distributed',
               'coordinator_address', 'num_processes', 'process_id', 'num_devices',
-              'allow_data_change', 'memory_budget_gb'}
+              'allow_data_change', 'memory_budget_gb', 'gen_ema'}
 
 
 class Interrupted(Exception):
@@ -298,7 +298,7 @@ def _open_workdir(run: Run, workdir: str, chief: bool) -> OpenedWorkdir:
   latest = ckpt_lib.latest(ckpt_dir)
   best = {'value': math.inf, 'step': None}
   if latest:
-    host_state, meta = ckpt_lib.restore(latest, parallel.to_host(state))
+    host_state, meta = restore_state(latest, parallel.to_host(state))
     if meta.get('vocab') != vocab_fp:
       raise ConfigError(f'{latest}: checkpoint vocabulary does not match the data')
     if meta.get('data', data_fp) != data_fp and not cfg.allow_data_change:
@@ -307,8 +307,19 @@ def _open_workdir(run: Run, workdir: str, chief: bool) -> OpenedWorkdir:
           f'{meta.get("data")} -> {data_fp}: edited, reordered or regenerated files); '
           'resuming would not be the same run. Use a new --workdir, or '
           '--allow_data_change to resume anyway')
-    state = host_state
     best = meta.get('best', best)
+    if (host_state.gen_ema is None) != (not cfg.gen_ema):
+      # --gen_ema switched on (the average starts at the restored parameters)
+      # or off: earlier evaluations scored another generator, so model
+      # selection starts again from here.
+      host_state = host_state._replace(gen_ema=(
+          jax.tree.map(np.copy, host_state.gen_params) if cfg.gen_ema else None))
+      best = {'value': math.inf, 'step': None}
+      logging.info('--gen_ema=%s from step %d on: %s; best-checkpoint selection '
+                   'restarts', cfg.gen_ema, meta['step'],
+                   'the average starts at the restored generator' if cfg.gen_ema
+                   else 'the stored average is dropped')
+    state = host_state
     writer.truncate_after(meta['step'])
     writer.open_tensorboard(purge_step=int(meta['step']) + 1)
     logging.info('resuming from step %d (%s)', meta['step'], latest)
@@ -591,6 +602,15 @@ def _run_from_workdir(cfg: Config, workdir: str, path: str) -> Run:
   return Run(cfg, ds, None, setup, parallel.make_mesh(cfg.num_devices))
 
 
+def restore_state(path: str, template: train_lib.TrainState):
+  """The TrainState stored at `path`, in the structure of `template` (host
+  arrays), with the generator's moving average where the checkpoint has one
+  (`gen_ema` None where it has not, whatever the template holds)."""
+  has_ema = any(k.startswith('.gen_ema') for k in ckpt_lib.stored_names(path))
+  return ckpt_lib.restore(path, template._replace(
+      gen_ema=template.gen_params if has_ema else None))
+
+
 def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
                    with_data: bool = False):
   """(Run, generator params, checkpoint path) of a trained run.
@@ -612,7 +632,7 @@ def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
   else:
     run = _run_from_workdir(cfg, workdir, path)
   template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))
-  state, meta = ckpt_lib.restore(path, template)
+  state, meta = restore_state(path, template)
   vocab_fp = run.dataset.vocab.fingerprint() if run.dataset.vocab else 'oracle'
   if meta.get('vocab') != vocab_fp:
     raise ConfigError(f'{path}: checkpoint vocabulary does not match the data')
@@ -632,7 +652,7 @@ def checkpoint_states(workdir: str, steps=None):
 
   def states():
     for step in steps or ckpt_lib.all_steps(ckpt_dir):
-      state, _ = ckpt_lib.restore(ckpt_lib.path_for(ckpt_dir, step), template)
+      state, _ = restore_state(ckpt_lib.path_for(ckpt_dir, step), template)
       yield step, jax.device_put(state)
 
   return run, states()

@@ -287,3 +287,53 @@ def test_generator_average_leaves_training_alone_and_is_what_is_evaluated(tiny_c
   c = flat(resumed, 3)
   for k in b:
     np.testing.assert_array_equal(b[k], c[k], err_msg=k)
+
+
+def test_generator_average_switched_on_and_off_when_resuming(tiny_corpus, tmp_path):
+  """--gen_ema turned on when resuming a run without it: the average starts at the
+  restored generator (then follows the recursion), training is that of the run
+  without it, and model selection starts again; turned off again, the average is
+  dropped. Checkpoints of either kind load with what they hold."""
+  import os
+  from scratchgan_jax import checkpoint
+  wd, plain = str(tmp_path / 'run'), str(tmp_path / 'plain')
+  ckpts = os.path.join(wd, 'checkpoints')
+  def flat(d, step):
+    with np.load(checkpoint.path_for(os.path.join(d, 'checkpoints'), step)) as z:
+      return {k: z[k] for k in z.files if k != '__meta__'}
+  best_step = lambda step: checkpoint.read_meta(checkpoint.path_for(ckpts, step))['best']['step']
+  base = tiny_config(*tiny_corpus, num_steps=2, checkpoint_every=1, eval_every=1,
+                     keep_checkpoints=10)
+  experiment.train(base.replace(num_steps=5), plain)
+  experiment.train(base, wd)
+  assert best_step(2) in (1, 2)
+  with pytest.raises(experiment.ConfigError, match='different config'):
+    experiment.train(base.replace(num_steps=3, gen_lr=0.5), wd)
+  # On from step 2; the next evaluation is step 4's (the last).
+  experiment.train(base.replace(num_steps=4, eval_every=4, gen_ema=0.75), wd)
+  two, three = flat(wd, 2), flat(wd, 3)
+  assert not any(k.startswith('.gen_ema') for k in two)
+  ema_keys = [k for k in three if k.startswith('.gen_ema')]
+  assert ema_keys
+  for k in ema_keys:
+    g = k.replace('.gen_ema', '.gen_params', 1)
+    np.testing.assert_allclose(three[k], 0.75 * two[g] + 0.25 * three[g],
+                               rtol=1e-6, atol=1e-7, err_msg=k)
+  for step in (3, 4):
+    want, got = flat(plain, step), flat(wd, step)
+    for k in want:
+      np.testing.assert_array_equal(want[k], got[k], err_msg=k)
+  assert best_step(3) is None  # selection restarted: no evaluation of the average yet
+  assert best_step(4) == 4
+  _, p2, _ = experiment.load_generator(wd, checkpoint.path_for(ckpts, 2))
+  _, p3, _ = experiment.load_generator(wd, checkpoint.path_for(ckpts, 3))
+  for path, leaf in jax.tree_util.tree_flatten_with_path(jax.device_get(p2))[0]:
+    np.testing.assert_array_equal(leaf, two['.gen_params' + jax.tree_util.keystr(path)])
+  for path, leaf in jax.tree_util.tree_flatten_with_path(jax.device_get(p3))[0]:
+    np.testing.assert_array_equal(leaf, three['.gen_ema' + jax.tree_util.keystr(path)])
+  experiment.train(base.replace(num_steps=5), wd)  # off again
+  want, five = flat(plain, 5), flat(wd, 5)
+  assert set(five) == set(want)
+  for k in want:
+    np.testing.assert_array_equal(want[k], five[k], err_msg=k)
+  assert best_step(5) == 5
