@@ -30,6 +30,8 @@ _METRICS = flags.DEFINE_list('metrics', ['fed', 'bleu', 'self_bleu', 'length'],
                              'Metrics, as for launch.py --mode=evaluate.')
 _NUM = flags.DEFINE_integer('num_samples', 10000, 'Samples per generator.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the same for every generator).')
+_REFS = flags.DEFINE_integer('max_references', 10000,
+                             'Validation sentences the metrics compare against.')
 _OUT = flags.DEFINE_string('out', '', 'JSON lines output (default: stdout only).')
 _TABLE = flags.DEFINE_string('table', '', 'Write the Markdown table of the rows in --out '
                              'to this file, and evaluate nothing.')
@@ -108,7 +110,7 @@ def main(argv):
   # The generator --mode=evaluate scores (the moving average where the run keeps one).
   gens = [(step, jax.device_get(state.eval_params)) for step, state in states]
   opts = evaluate.EvalOptions(metrics=tuple(_METRICS.value), num_samples=_NUM.value,
-                              seed=_SEED.value)
+                              seed=_SEED.value, max_references=_REFS.value)
   candidates = [(f'step {s}', [s], p) for s, p in gens]
   candidates.append(('average', [s for s, _ in gens], average([p for _, p in gens])))
   rows = []

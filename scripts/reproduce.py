@@ -366,6 +366,31 @@ def beyond_paper(plan: Plan) -> None:
                     'prefix baseline, 4,800 steps (the flagfile)':
                         _evaluated(seed_runs(f'{plan.out}/{cfg}')),
                     'MLE': _evaluated(seed_runs(f'{plan.out}/emnlp2017_small_mle'))})
+    # The generator averaged over its kept checkpoints, against each of them,
+    # on the prefix runs of both lengths (results/beyond_paper/emnlp2017/average_probe.md).
+    average_probe(plan, prefix_2400 + _evaluated(seed_runs(f'{plan.out}/{cfg}')),
+                  f'{plan.out}/beyond_paper/emnlp2017_average_probe.md')
+
+
+def average_probe(plan: Plan, runs: list[str], table: str) -> None:
+  """scripts/average_probe.py on each run (its rows kept in the run's
+  eval/average_probe.jsonl, written once), then their table."""
+  size = ('--num_samples=64', '--max_references=64') if plan.quick else ()
+  outs = []
+  for wd in runs:
+    out = os.path.join(wd, 'eval', 'average_probe.jsonl')
+    if not os.path.exists(out):
+      partial = out + '.partial'  # the probe appends: a killed probe starts again
+      if os.path.exists(partial):
+        os.remove(partial)
+      os.makedirs(os.path.dirname(out), exist_ok=True)
+      run(plan, 'scripts/average_probe.py', f'--workdir={wd}', f'--out={partial}', *size,
+          quiet=True)
+      os.replace(partial, out)
+    outs.append(out)
+  if outs:
+    run(plan, 'scripts/average_probe.py', f'--table={table}', f'--out={",".join(outs)}',
+        quiet=True)
 
 
 def _text_option(plan: Plan, name: str, cfg: str, option: tuple, paths: tuple, flags: tuple,

@@ -165,7 +165,8 @@ def test_reproduce_quick_beyond_the_paper(tmp_path):
   """Stage 9 alone: the oracle options as one tied sweep, and the real-text runs
   the flagfiles do not make (COCO with the prefix baseline, EMNLP2017 with each
   baseline at 1,200 steps and the prefix baseline at 2,400), scored and tabulated
-  (without stages 5 and 6 the tables hold stage 9's runs only)."""
+  (without stages 5 and 6 the tables hold stage 9's runs only), and the checkpoint
+  average of the 2,400-step run."""
   out = str(tmp_path / 'study')
   p = subprocess.run(REPRODUCE + ['--quick', '--only=9', out], env=_stand_in_data(tmp_path),
                      capture_output=True, text=True, timeout=600)
@@ -191,6 +192,9 @@ def test_reproduce_quick_beyond_the_paper(tmp_path):
   assert ('| **scalar baseline, 1,200 steps** | 1 |' in table
           and '| **prefix baseline, 1,200 steps** | 1 |' in table
           and '| **prefix baseline, 2,400 steps** | 1 |' in table and '4,800' not in table), table
+  # The checkpoint average of the 2,400-step run: its two kept checkpoints and their mean.
+  table = open(os.path.join(out, 'beyond_paper', 'emnlp2017_average_probe.md')).read()
+  assert len([l for l in table.splitlines() if '| 2, 4 |' in l]) == 1, table
 
 
 @pytest.mark.parametrize('arg,pattern', [('--only=10', '--only=10: comma-separated stage numbers 1-9'),
