@@ -308,7 +308,7 @@ def _open_workdir(run: Run, workdir: str, chief: bool) -> OpenedWorkdir:
           'resuming would not be the same run. Use a new --workdir, or '
           '--allow_data_change to resume anyway')
     best = meta.get('best', best)
-    if (host_state.gen_ema is None) != (not cfg.gen_ema):
+    if (host_state.gen_ema is not None) != bool(cfg.gen_ema):
       # --gen_ema switched on (the average starts at the restored parameters)
       # or off: earlier evaluations scored another generator, so model
       # selection starts again from here.

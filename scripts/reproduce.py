@@ -358,17 +358,17 @@ def beyond_paper(plan: Plan) -> None:
                           metrics, real_seeds)
     prefix_2400 = _text_option(plan, 'emnlp2017_prefix_2400', cfg, ('--num_steps=2400',), paths,
                                flags, metrics, real_seeds)
+    flagfile_runs = _evaluated(seed_runs(f'{plan.out}/{cfg}'))
     seeds_report(plan, f'{plan.out}/beyond_paper/emnlp2017_prefix_eval.md',
                  "EMNLP2017 subset at T = 1, best checkpoint: the paper's baseline against the "
                  "prefix baseline, and training twice as long",
                  **{'scalar baseline, 1,200 steps': scalar, 'prefix baseline, 1,200 steps': prefix,
                     'prefix baseline, 2,400 steps': prefix_2400,
-                    'prefix baseline, 4,800 steps (the flagfile)':
-                        _evaluated(seed_runs(f'{plan.out}/{cfg}')),
+                    'prefix baseline, 4,800 steps (the flagfile)': flagfile_runs,
                     'MLE': _evaluated(seed_runs(f'{plan.out}/emnlp2017_small_mle'))})
     # The generator averaged over its kept checkpoints, against each of them,
     # on the prefix runs of both lengths (results/beyond_paper/emnlp2017/average_probe.md).
-    average_probe(plan, prefix_2400 + _evaluated(seed_runs(f'{plan.out}/{cfg}')),
+    average_probe(plan, prefix_2400 + flagfile_runs,
                   f'{plan.out}/beyond_paper/emnlp2017_average_probe.md')
 
 
