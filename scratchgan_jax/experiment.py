@@ -17,6 +17,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -74,8 +75,16 @@ class StopSignals:
       os.kill(os.getpid(), signum)
       return
     self.signum = signum
-    logging.warning('%s received: stopping after this step (send it again to stop '
-                    'at once).', signal.Signals(signum).name)
+    # Not `logging`: a handler runs between two bytecodes of the main thread,
+    # possibly inside a log handler's flush of the same buffered file, and a
+    # second write there raises 'reentrant call'. A raw write to fd 2 takes no
+    # Python-level lock; the loop logs the stop itself when it saves.
+    msg = (f'{signal.Signals(signum).name} received: stopping after this step '
+           '(send it again to stop at once).\n')
+    try:
+      os.write(sys.stderr.fileno(), msg.encode())
+    except (AttributeError, OSError, ValueError):  # no real stderr (a notebook)
+      pass
 
   def received(self) -> int:
     """The signal number if this process got one (0: none)."""

@@ -341,6 +341,42 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_the_rerun_resumes(tmp_path, si
                     checkpoint.path_for(str(w / 'checkpoints'), 40))
 
 
+def test_a_signal_during_a_log_files_flush_is_not_a_logging_error(tmp_path, capfd):
+  """A signal whose handler runs while the log file's buffer is being flushed
+  (the write system call interrupted by the signal) must not write through the
+  same buffered file: that is 'RuntimeError: reentrant call' and a '--- Logging
+  error ---' traceback on the user's terminal (seen in CI)."""
+  import io
+  import logging as std_logging
+  stop = experiment.StopSignals()
+
+  class Raw(io.RawIOBase):  # the file whose write the signal interrupts
+    def __init__(self):
+      self.fired, self.data = False, b''
+    def writable(self):
+      return True
+    def write(self, b):
+      if not self.fired:
+        self.fired = True
+        stop._handle(signal.SIGINT, None)  # pylint: disable=protected-access
+      self.data += bytes(b)
+      return len(b)
+
+  raw = Raw()
+  handler = std_logging.StreamHandler(io.TextIOWrapper(io.BufferedWriter(raw)))
+  root = std_logging.getLogger()
+  root.addHandler(handler)
+  try:
+    std_logging.getLogger('absl').warning('a line in the log file')
+  finally:
+    root.removeHandler(handler)
+  err = capfd.readouterr().err
+  assert raw.fired and stop.received() == signal.SIGINT
+  assert 'Logging error' not in err and 'reentrant' not in err, err
+  assert 'SIGINT received: stopping after this step' in err
+  assert b'a line in the log file' in raw.data
+
+
 def test_atomic_writes_get_the_usual_mode_and_leave_the_umask_alone(tmp_path):
   """Files of a run are readable by the group like any other file (0666 less
   the umask, not mkstemp's 0600), and writing them does not touch the
