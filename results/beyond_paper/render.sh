@@ -31,6 +31,7 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix,gen_ema=0.995 (FED of the average)=$B/emnlp2017/ema995_s*_metrics.jsonl" \
   "baseline_type=prefix, 4,800 steps, gen_ema=0.998 from step 2,400 (FED of the average from 2,600)=$B/emnlp2017/ema998_4800_s*_metrics.jsonl" \
   "baseline_type=prefix,disc_dropout=0.1=$B/emnlp2017/disc_dropout0.1_s*_metrics.jsonl" \
+  "baseline_type=prefix,disc_dropout=0.75=$B/emnlp2017/disc_dropout0.75_s*_metrics.jsonl" \
   "baseline_type=prefix,disc_feature_size=256=$B/emnlp2017/disc_width256_s*_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   --title="EMNLP2017 subset at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
@@ -44,6 +45,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, gen_ema 0.995 (the average)=$(ls $B/emnlp2017/ema995_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps, gen_ema 0.998 from step 2,400 (the average)=$(ls $B/emnlp2017/ema998_4800_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, disc_dropout 0.1=$(ls $B/emnlp2017/disc_dropout0.1_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, disc_dropout 0.75=$(ls $B/emnlp2017/disc_dropout0.75_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, discriminator width 256=$(ls $B/emnlp2017/disc_width256_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json,results/emnlp2017/mle_seed2_metrics.json" > /dev/null
 $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
