@@ -32,7 +32,8 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix, 4,800 steps, gen_ema=0.998 from step 2,400 (FED of the average from 2,600)=$B/emnlp2017/ema998_4800_s*_metrics.jsonl" \
   "baseline_type=prefix,disc_dropout=0.1=$B/emnlp2017/disc_dropout0.1_s*_metrics.jsonl" \
   "baseline_type=prefix,disc_dropout=0.75=$B/emnlp2017/disc_dropout0.75_s*_metrics.jsonl" \
-  "baseline_type=prefix,disc_feature_size=256=$B/emnlp2017/disc_width256_s*_metrics.jsonl" > /dev/null
+  "baseline_type=prefix,disc_feature_size=256=$B/emnlp2017/disc_width256_s*_metrics.jsonl" \
+  "baseline_type=prefix,gamma=0.5=$B/emnlp2017/gamma0.5_s*_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   --title="EMNLP2017 subset at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
   "default (scalar baseline)=results/emnlp2017/gan_metrics.json,results/emnlp2017/gan_seed1_metrics.json,results/emnlp2017/gan_seed2_metrics.json" \
@@ -47,15 +48,18 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, disc_dropout 0.1=$(ls $B/emnlp2017/disc_dropout0.1_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, disc_dropout 0.75=$(ls $B/emnlp2017/disc_dropout0.75_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, discriminator width 256=$(ls $B/emnlp2017/disc_width256_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, gamma 0.5=$(ls $B/emnlp2017/gamma0.5_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json,results/emnlp2017/mle_seed2_metrics.json" > /dev/null
 $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
   --title="COCO captions: FED[use] on 1,000 samples during training" \
   "default=results/coco/scratchgan*_train_metrics.jsonl" \
-  "baseline_type=prefix=$B/coco/prefix_s*_metrics.jsonl" > /dev/null
+  "baseline_type=prefix=$B/coco/prefix_s*_metrics.jsonl" \
+  "default, 2,400 steps=$B/coco/steps2400_s*_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/coco/prefix_eval.md \
   --title="COCO captions at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
   "default (scalar baseline)=results/coco/gan_metrics.json,results/coco/gan_seed1_metrics.json,results/coco/gan_seed2_metrics.json" \
   "prefix baseline=$(ls $B/coco/prefix_s*_eval_metrics.json | paste -sd, -)" \
+  "default, 2,400 steps=$(ls $B/coco/steps2400_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/coco/mle_metrics.json,results/coco/mle_seed1_metrics.json,results/coco/mle_seed2_metrics.json" > /dev/null
 $PY scripts/average_probe.py --table=$B/emnlp2017/average_probe.md \
   --out=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl > /dev/null
