@@ -86,7 +86,9 @@ MODE = flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'evaluate'],
 WORKDIR = flags.DEFINE_string('workdir', '', 'Run folder (default: '
                               'runs/<flagfile name>).')
 CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'sample/evaluate: checkpoint '
-                                 'file (default: the best, else the latest).')
+                                 'file (default: the best, else the latest), or '
+                                 '"average": the mean of the kept checkpoints\' '
+                                 'generators.')
 NUM_SAMPLES = flags.DEFINE_integer('num_samples', 10, 'sample: sentences to write.')
 TEMPERATURE = flags.DEFINE_float('temperature', 1.0, 'sample: softmax temperature.')
 OUTPUT = flags.DEFINE_string('output', '', 'sample: output file (default: stdout).')

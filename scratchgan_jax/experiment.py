@@ -620,18 +620,48 @@ def restore_state(path: str, template: train_lib.TrainState):
       gen_ema=template.gen_params if has_ema else None))
 
 
+AVERAGE = 'average'  # --checkpoint=average: the mean of the kept checkpoints' generators
+
+
+def average_params(trees):
+  """The element-wise mean of parameter trees of one structure, computed in
+  float64 and cast back to each leaf's dtype.
+
+  Averaging a GAN generator's iterates is a remedy for players that circle
+  instead of converging (Yazici et al., "The unusual effectiveness of averaging
+  in GAN training", ICLR 2019; Polyak & Juditsky 1992); on this project's
+  EMNLP2017 runs the mean of the last three checkpoints scores as well as the
+  best of them (RESULTS.md section 7.2)."""
+  trees = list(trees)
+  if not trees:
+    raise ValueError('average_params: no parameter trees')
+  return jax.tree_util.tree_map(
+      lambda *xs: np.mean(np.stack([np.asarray(x, np.float64) for x in xs]), axis=0)
+      .astype(np.asarray(xs[0]).dtype), *trees)
+
+
 def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
                    with_data: bool = False):
   """(Run, generator params, checkpoint path) of a trained run.
 
   The checkpoint is `checkpoint`, else the best, else the latest (as for
-  `--mode=sample` and `--mode=evaluate`). Without `with_data` the run is
-  built from the workdir alone (its config, vocabulary and checkpoint), so
-  it works after the data moved; `with_data` also loads the run's data (the
-  references of evaluation metrics).
+  `--mode=sample` and `--mode=evaluate`); `checkpoint='average'` gives the
+  element-wise mean of the generators of every kept step checkpoint
+  (`ckpt_*.npz`, the last `keep_checkpoints`), and a description of them in
+  place of the path. Without `with_data` the run is built from the workdir
+  alone (its config, vocabulary and checkpoint), so it works after the data
+  moved; `with_data` also loads the run's data (the references of evaluation
+  metrics).
   """
   cfg = load_config(workdir).replace(num_devices=0, distributed=False)
-  path = resolve_checkpoint(workdir, checkpoint, prefer_best)
+  averaged = checkpoint == AVERAGE
+  ckpt_dir = os.path.join(workdir, 'checkpoints')
+  steps = ckpt_lib.all_steps(ckpt_dir) if averaged else []
+  if averaged and not steps:
+    raise ckpt_lib.CheckpointError(f'{ckpt_dir}: no step checkpoint (ckpt_*.npz) to '
+                                   'average')
+  paths = ([ckpt_lib.path_for(ckpt_dir, s) for s in steps] if averaged
+           else [resolve_checkpoint(workdir, checkpoint, prefer_best)])
   if with_data:
     run = prepare(cfg, training=False)
     stored = read_workdir_vocab(workdir)
@@ -639,14 +669,22 @@ def load_generator(workdir: str, checkpoint: str = '', prefer_best: bool = True,
       raise ConfigError(f'{_vocab_path(workdir)}: the run vocabulary does not match the '
                         'data')
   else:
-    run = _run_from_workdir(cfg, workdir, path)
+    run = _run_from_workdir(cfg, workdir, paths[-1])
   template = parallel.to_host(train_lib.init_state(run.setup, cfg.seed))
-  state, meta = restore_state(path, template)
   vocab_fp = run.dataset.vocab.fingerprint() if run.dataset.vocab else 'oracle'
-  if meta.get('vocab') != vocab_fp:
-    raise ConfigError(f'{path}: checkpoint vocabulary does not match the data')
-  logging.info('Loaded %s (step %s).', path, meta.get('step', '?'))
-  return run, jax.device_put(state.eval_params), path
+  params = []
+  for path in paths:
+    state, meta = restore_state(path, template)
+    if meta.get('vocab') != vocab_fp:
+      raise ConfigError(f'{path}: checkpoint vocabulary does not match the data')
+    params.append(state.eval_params)
+  if averaged:
+    source = (f"the average of {len(steps)} checkpoints of {ckpt_dir} "
+              f"(steps {', '.join(str(s) for s in steps)})")
+    logging.info('Loaded %s.', source)
+    return run, jax.device_put(average_params(params)), source
+  logging.info('Loaded %s (step %s).', paths[0], meta.get('step', '?'))
+  return run, jax.device_put(params[0]), paths[0]
 
 
 def checkpoint_states(workdir: str, steps=None):

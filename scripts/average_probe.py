@@ -7,7 +7,9 @@ the same way (the same sample seed, count and temperature, the metrics of
 Averaging the iterates of a GAN's generator is a known remedy for players
 that circle instead of converging (Yazici et al., "The unusual effectiveness
 of averaging in GAN training", ICLR 2019; Polyak & Juditsky 1992); this probe
-asks whether it helps ScratchGAN's policy without changing its training.
+asks whether it helps ScratchGAN's policy without changing its training. (The
+mean of every kept checkpoint is also what `launch.py --mode=sample|evaluate
+--checkpoint=average` uses.)
 
     python scripts/average_probe.py --workdir=runs/emnlp --out=average.jsonl \
         [--steps=4400,4600,4800] [--metrics=fed,bleu,self_bleu,length]
@@ -35,14 +37,6 @@ _REFS = flags.DEFINE_integer('max_references', 10000,
 _OUT = flags.DEFINE_string('out', '', 'JSON lines output (default: stdout only).')
 _TABLE = flags.DEFINE_string('table', '', 'Write the Markdown table of the rows in --out '
                              'to this file, and evaluate nothing.')
-
-
-def average(trees):
-  """The element-wise mean of parameter trees of one structure, in float64
-  then cast back to each leaf's dtype."""
-  return jax.tree_util.tree_map(
-      lambda *xs: np.mean(np.stack([np.asarray(x, np.float64) for x in xs]), axis=0)
-      .astype(np.asarray(xs[0]).dtype), *trees)
 
 
 def _summary(metrics: dict) -> dict:
@@ -112,7 +106,8 @@ def main(argv):
   opts = evaluate.EvalOptions(metrics=tuple(_METRICS.value), num_samples=_NUM.value,
                               seed=_SEED.value, max_references=_REFS.value)
   candidates = [(f'step {s}', [s], p) for s, p in gens]
-  candidates.append(('average', [s for s, _ in gens], average([p for _, p in gens])))
+  candidates.append(('average', [s for s, _ in gens],
+                     experiment.average_params([p for _, p in gens])))
   rows = []
   for label, used, params in candidates:
     m = evaluate.evaluate_run(workdir, opts, write=False,

@@ -373,12 +373,15 @@ def test_average_probe_scores_each_checkpoint_as_evaluate_does_and_their_mean(tm
   """scripts/average_probe.py: a checkpoint's row equals `--mode=evaluate` of that
   checkpoint (same samples, same metrics), and the last row scores the element-wise
   mean of the generators."""
-  from conftest import TINY, launch
+  import shutil
+  import jax
+  from conftest import TINY, assert_clean_error, launch
+  from scratchgan_jax import experiment
   sys.path.insert(0, os.path.join(REPO, 'scripts'))
   import average_probe
   a = {'w': np.array([1.0, 2.0], np.float32), 'b': np.array([[0.5]], np.float32)}
   b = {'w': np.array([3.0, 5.0], np.float32), 'b': np.array([[1.5]], np.float32)}
-  mean = average_probe.average([a, b])
+  mean = experiment.average_params([a, b])
   np.testing.assert_array_equal(mean['w'], [2.0, 3.5])
   assert mean['b'].dtype == np.float32 and mean['b'][0, 0] == 1.0
   train, valid = tiny_corpus
@@ -402,6 +405,34 @@ def test_average_probe_scores_each_checkpoint_as_evaluate_does_and_their_mean(tm
   m = json.load(open(os.path.join(wd, 'eval', 'metrics.json')))
   assert rows[0]['bleu2'] == round(m['bleu']['bleu2'], 5)
   assert rows[0]['length.samples_mean'] == round(m['length']['samples_mean'], 5)
+  # --checkpoint=average: the probe's mean of the same (every kept) checkpoints.
+  rc, _, err = launch('--mode=evaluate', f'--workdir={wd}', '--metrics=bleu,length',
+                      '--eval_num_samples=32', '--checkpoint=average')
+  assert rc == 0, err[-2000:]
+  m = json.load(open(os.path.join(wd, 'eval', 'metrics.json')))
+  assert rows[-1]['bleu2'] == round(m['bleu']['bleu2'], 5), (rows[-1], m['bleu'])
+  assert m['source'].startswith('the average of 2 checkpoints') and '(steps 2, 4)' in m['source']
+  # The library's average is the leafwise mean of the two checkpoints' generators.
+  ck = lambda s: os.path.join(wd, 'checkpoints', f'ckpt_00000000{s}.npz')
+  leaves = lambda p: jax.tree_util.tree_leaves(jax.device_get(p))
+  _, avg, _ = experiment.load_generator(wd, 'average')
+  (_, p2, _), (_, p4, _) = (experiment.load_generator(wd, ck(s)) for s in (2, 4))
+  moved = 0.0
+  for x, y, z in zip(leaves(avg), leaves(p2), leaves(p4)):
+    np.testing.assert_allclose(x, (np.float64(y) + z) / 2, rtol=1e-6, atol=1e-7)
+    moved += float(np.abs(y - z).sum())
+  assert moved > 0  # two different generators were averaged
+  rc, out_text, err = launch('--mode=sample', f'--workdir={wd}', '--checkpoint=average',
+                             '--num_samples=3')
+  assert rc == 0 and 'the average of 2 checkpoints' in err, err[-2000:]
+  assert len(out_text.strip().splitlines()) == 3
+  bare = str(tmp_path / 'bare')  # only best.npz left: nothing to average
+  shutil.copytree(wd, bare)
+  for f in os.listdir(os.path.join(bare, 'checkpoints')):
+    if f.startswith('ckpt_'):
+      os.remove(os.path.join(bare, 'checkpoints', f))
+  rc, _, err = launch('--mode=sample', f'--workdir={bare}', '--checkpoint=average')
+  assert_clean_error(rc, err, 'no step checkpoint (ckpt_*.npz) to average')
   # The table: one line per run, the average's gain over the runs' mean.
   feds = (0.30, 0.20, 0.25, 0.40, 0.30, 0.20)
   two = [dict(r, workdir=name, fed=fed, bleu5=0.1, self_bleu5=0.1)
