@@ -440,3 +440,21 @@ def test_average_probe_scores_each_checkpoint_as_evaluate_does_and_their_mean(tm
   md = average_probe.table(two)
   assert '| run | 2, 4 | 0.300 / 0.200 | 0.250 | 0.250 | +0.000 | +0.050 |' in md, md
   assert '| **mean ± std over 2 runs** | | | | | -0.075 ± 0.106 | -0.025 ± 0.106 |' in md, md
+
+
+def test_sweep_table_averages_each_temperature_over_runs_and_picks_the_named_run(tmp_path):
+  """scripts/sweep_table.py: per temperature, mean ± sample std (n - 1) over the
+  files of a setting; a file's first run unless `:RUN` names another."""
+  sys.path.insert(0, os.path.join(REPO, 'scripts'))
+  import sweep_table
+  head = 'run,temperature,bleu5,fed[use]/value,self_bleu5\n'
+  a, b = tmp_path / 'a.csv', tmp_path / 'b.csv'
+  a.write_text(head + 'gan,0.9,0.10,0.40,0.30\ngan,1.0,0.08,0.35,0.20\nmle,1.0,0.50,0.90,0.60\n')
+  b.write_text(head + 'gan,0.9,0.14,0.44,0.40\n')
+  md = sweep_table.table([('g', [str(a), str(b)]), ('m', [f'{a}:mle'])])
+  assert '| **g** | 0.9 | 2 | 0.120 ± 0.028 | 0.350 ± 0.071 | 0.420 ± 0.028 |' in md, md
+  assert '| **g** | 1 | 1 | 0.080 | 0.200 | 0.350 |' in md, md
+  assert '| **m** | 1 | 1 | 0.500 | 0.600 | 0.900 |' in md, md
+  assert '| m: `a.csv (mle)` | 1 | 1 | 0.500 | 0.600 | 0.900 |' in md, md
+  with pytest.raises(ValueError, match="no rows of run 'x'"):
+    sweep_table.read_sweep(f'{a}:x')

@@ -54,12 +54,22 @@ $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
   --title="COCO captions: FED[use] on 1,000 samples during training" \
   "default=results/coco/scratchgan*_train_metrics.jsonl" \
   "baseline_type=prefix=$B/coco/prefix_s*_metrics.jsonl" \
-  "default, 2,400 steps=$B/coco/steps2400_s*_metrics.jsonl" > /dev/null
+  "default, 2,400 steps=$B/coco/steps2400_s*_metrics.jsonl" \
+  "default, 4,800 steps=$B/coco/steps4800_s*_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/coco/prefix_eval.md \
   --title="COCO captions at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
   "default (scalar baseline)=results/coco/gan_metrics.json,results/coco/gan_seed1_metrics.json,results/coco/gan_seed2_metrics.json" \
   "prefix baseline=$(ls $B/coco/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "default, 2,400 steps=$(ls $B/coco/steps2400_s*_eval_metrics.json | paste -sd, -)" \
+  "default, 4,800 steps=$(ls $B/coco/steps4800_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/coco/mle_metrics.json,results/coco/mle_seed1_metrics.json,results/coco/mle_seed2_metrics.json" > /dev/null
 $PY scripts/average_probe.py --table=$B/emnlp2017/average_probe.md \
   --out=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl > /dev/null
+$PY scripts/average_probe.py --table=$B/coco/average_probe.md \
+  --out=$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl > /dev/null
+$PY scripts/sweep_table.py --out=$B/coco/sweeps.md \
+  --title="COCO captions: temperature sweeps of the best checkpoint (10,000 samples per point; BLEU-5 against the test captions, Self-BLEU-5 among the samples, FED[use])" \
+  "ScratchGAN flagfile, 1,200 steps=results/coco/sweep.csv:coco_scratchgan" \
+  "ScratchGAN flagfile, 2,400 steps (the step-2,400 checkpoint, not the best)=$B/coco/steps2400_s0_step2400_sweep.csv" \
+  "ScratchGAN flagfile, 4,800 steps=$(ls $B/coco/steps4800_s*_sweep.csv | paste -sd, -)" \
+  "MLE flagfile=results/coco/sweep.csv:coco_mle" > /dev/null
