@@ -12,16 +12,13 @@ named after a colon (`sweep.csv:coco_mle`, for the run drawn with
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 
 import numpy as np
-from absl import app, flags
 
 from scratchgan_jax.writers import markdown_table
-
-_OUT = flags.DEFINE_string('out', '', 'Markdown output (default: stdout only).')
-_TITLE = flags.DEFINE_string('title', '', 'A line above the table.')
 
 COLUMNS = (('BLEU-5', 'bleu5'), ('Self-BLEU-5', 'self_bleu5'), ('FED', 'fed'))
 
@@ -77,21 +74,24 @@ def table(groups: list[tuple[str, list[str]]], title: str = '') -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main(argv):
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  p.add_argument('groups', nargs='+', metavar='LABEL=FILE[,FILE...]')
+  p.add_argument('--out', default='', help='Markdown output (default: stdout only).')
+  p.add_argument('--title', default='', help='A line above the table.')
+  a = p.parse_args(argv)
   groups = []
-  for arg in argv[1:]:
+  for arg in a.groups:
     label, sep, files = arg.rpartition('=')
     if not sep or not label or not files:
-      raise app.UsageError(f'{arg!r}: expected LABEL=FILE[,FILE...]')
+      p.error(f'{arg!r}: expected LABEL=FILE[,FILE...]')
     groups.append((label, [f for f in files.split(',') if f]))
-  if not groups:
-    raise app.UsageError('give at least one LABEL=FILE[,FILE...]')
-  md = table(groups, _TITLE.value)
-  if _OUT.value:
-    with open(_OUT.value, 'w', encoding='utf-8') as f:
+  md = table(groups, a.title)
+  if a.out:
+    with open(a.out, 'w', encoding='utf-8') as f:
       f.write(md)
   print(md, end='')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  main()
