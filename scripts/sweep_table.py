@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from scratchgan_jax.sweep import sample_std
 from scratchgan_jax.writers import markdown_table
 
 COLUMNS = (('BLEU-5', 'bleu5'), ('Self-BLEU-5', 'self_bleu5'), ('FED', 'fed'))
@@ -49,7 +50,7 @@ def _cell(xs: list[float]) -> str:
     return '–'
   if len(xs) == 1:
     return f'{xs[0]:.3f}'
-  return f'{np.mean(xs):.3f} ± {np.std(xs, ddof=1):.3f}'
+  return f'{np.mean(xs):.3f} ± {sample_std(xs):.3f}'
 
 
 def table(groups: list[tuple[str, list[str]]], title: str = '') -> str:
