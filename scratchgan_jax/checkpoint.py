@@ -238,8 +238,8 @@ def restore(path: str, template) -> tuple[object, dict]:
   if not os.path.exists(path):
     raise CheckpointError(f'{path}: checkpoint not found')
   try:
-    z = np.load(path, allow_pickle=False)
-    stored = {k: z[k] for k in z.files}
+    with np.load(path, allow_pickle=False) as z:
+      stored = {k: z[k] for k in z.files}
     meta = json.loads(bytes(stored.pop('__meta__')).decode('utf-8'))
   except Exception as e:  # not a zip, no __meta__, bad JSON...
     raise CheckpointError(f'{path}: not a scratchgan-jax checkpoint ({type(e).__name__}: '
