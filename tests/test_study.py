@@ -458,3 +458,30 @@ def test_sweep_table_averages_each_temperature_over_runs_and_picks_the_named_run
   assert '| m: `a.csv (mle)` | 1 | 1 | 0.500 | 0.600 | 0.900 |' in md, md
   with pytest.raises(ValueError, match="no rows of run 'x'"):
     sweep_table.read_sweep(f'{a}:x')
+
+
+def test_fed_selection_check_compares_the_rankings_and_the_offset(tmp_path):
+  """scripts/fed_selection_check.py: the training-time FED of each checkpoint
+  against the probe's 10k FED of the same steps (the probe's average row and
+  steps measured one way only ignored); a swapped pair is flagged."""
+  sys.path.insert(0, os.path.join(REPO, 'scripts'))
+  import fed_selection_check as fsc
+  probe = tmp_path / 'probe.jsonl'
+  rows = [{'workdir': 'r', 'generator': f'step {s}', 'steps': [s], 'fed': f}
+          for s, f in ((400, 0.30), (600, 0.20), (800, 0.25))]
+  rows.append({'workdir': 'r', 'generator': 'average', 'steps': [400, 600, 800], 'fed': 0.1})
+  probe.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  metrics = tmp_path / 'metrics.jsonl'
+  evals = [(200, 0.9), (400, 0.41), (600, 0.30), (800, 0.34)]
+  metrics.write_text(''.join(json.dumps({'step': s, 'eval': True, 'fed': f}) + '\n'
+                             for s, f in evals) + json.dumps({'step': 800, 'reward': -1}) + '\n')
+  c = fsc.compare(fsc.read_training_fed(str(metrics)), fsc.read_probe([str(probe)])['r'])
+  assert c['steps'] == [400, 600, 800] and c['same_best'] and c['same_order']
+  assert c['offset'] == pytest.approx((0.11 + 0.10 + 0.09) / 3)
+  assert c['residual_std'] == pytest.approx(0.01)
+  swapped = fsc.compare({400: 0.41, 600: 0.30, 800: 0.29}, {400: 0.30, 600: 0.20, 800: 0.25})
+  assert not swapped['same_best'] and not swapped['same_order']
+  md = fsc.table([('r', c), ('s', swapped)])
+  assert '| **2 runs** | | | | | 1 of 2 | 1 of 2 |' in md, md
+  with pytest.raises(ValueError, match='two checkpoints'):
+    fsc.compare({400: 0.4}, {400: 0.3, 600: 0.2})

@@ -73,3 +73,8 @@ $PY scripts/sweep_table.py --out=$B/coco/sweeps.md \
   "ScratchGAN flagfile, 2,400 steps (the step-2,400 checkpoint, not the best)=$B/coco/steps2400_s0_step2400_sweep.csv" \
   "ScratchGAN flagfile, 4,800 steps=$(ls $B/coco/steps4800_s*_sweep.csv | paste -sd, -)" \
   "MLE flagfile=results/coco/sweep.csv:coco_mle" > /dev/null
+$PY scripts/fed_selection_check.py --out=$B/fed_selection.md \
+  --probe=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl \
+  $(for s in 0 1 2; do echo em_prefix2400_s$s=$B/emnlp2017/prefix2400_s${s}_metrics.jsonl; done) \
+  $(for s in 0 1 2; do echo em_prefix4800_s$s=$B/emnlp2017/prefix4800_s${s}_metrics.jsonl; done) \
+  coco2400_s0=$B/coco/steps2400_s0_metrics.jsonl coco4800_s0=$B/coco/steps4800_s0_metrics.jsonl > /dev/null
