@@ -171,6 +171,19 @@ class Config:
                       'switched on when resuming: the average then starts at the '
                       'restored generator.')
 
+  gen_lr_decay: str = _f('none', "Schedule of the generator's learning rate: `none` "
+                        '(constant, the paper), `linear` or `cosine`: --gen_lr until '
+                        '--gen_lr_decay_start x num_steps, then falling to '
+                        '--gen_lr_final x --gen_lr at num_steps. It scales the '
+                        "generator's Adam step only (the discriminator keeps its "
+                        'rate), so it may be switched on when resuming; it follows '
+                        'num_steps, so a resumed run with another num_steps gets '
+                        'another schedule.', ('none', 'linear', 'cosine'))
+  gen_lr_decay_start: float = _f(0.5, 'Fraction of num_steps at which --gen_lr_decay '
+                                 'starts.')
+  gen_lr_final: float = _f(0.1, "The generator's learning rate at num_steps under "
+                           '--gen_lr_decay, as a fraction of --gen_lr.')
+
   # --- Loop ----------------------------------------------------------------
   batch_size: int = _f(512, 'Global batch size (split over all devices).')
   num_steps: int = _f(200000, 'Training steps.')
@@ -325,6 +338,10 @@ class Config:
       raise ConfigError(f'--ppo_clip={self.ppo_clip}: must be in (0, 1)')
     if not 0.0 <= self.gen_ema < 1.0:
       raise ConfigError(f'--gen_ema={self.gen_ema}: must be in [0, 1) (0: no average)')
+    if not 0.0 <= self.gen_lr_decay_start < 1.0:
+      raise ConfigError(f'--gen_lr_decay_start={self.gen_lr_decay_start}: must be in [0, 1)')
+    if not 0.0 <= self.gen_lr_final <= 1.0:
+      raise ConfigError(f'--gen_lr_final={self.gen_lr_final}: must be in [0, 1]')
     if not 0.0 <= self.disc_skip_margin < 1.0:
       raise ConfigError(f'--disc_skip_margin={self.disc_skip_margin}: must be in '
                         '[0, 1) (0: never skip)')

@@ -39,7 +39,8 @@ from scratchgan_jax.config import PATH_FIELDS, Config, ConfigError
 _RESUMABLE = {'num_steps', 'log_every', 'checkpoint_every', 'keep_checkpoints',
               'eval_every', 'num_eval_samples', 'distributed',
               'coordinator_address', 'num_processes', 'process_id', 'num_devices',
-              'allow_data_change', 'memory_budget_gb', 'gen_ema'}
+              'allow_data_change', 'memory_budget_gb', 'gen_ema', 'gen_lr_decay',
+              'gen_lr_decay_start', 'gen_lr_final'}
 
 
 class Interrupted(Exception):

@@ -159,12 +159,36 @@ def _l2_grad(params, weight: float, train_pretrained: bool):
       lambda p: weight * losses.l2_loss(_trainable(p, train_pretrained)))(params)
 
 
-def _apply(opt, opt_state, params, grads, l2_weight: float, train_pretrained: bool):
-  """Adds the L2 gradient, runs the optimiser; returns (params, opt_state, l2)."""
+def _apply(opt, opt_state, params, grads, l2_weight: float, train_pretrained: bool,
+           lr_scale=None):
+  """Adds the L2 gradient, runs the optimiser; returns (params, opt_state, l2).
+  `lr_scale` (a scalar, or None: untouched) multiplies the optimiser's step,
+  i.e. its learning rate; Adam's moments do not depend on it."""
   l2, l2_grads = _l2_grad(params, l2_weight, train_pretrained)
   grads = jax.tree.map(jnp.add, grads, l2_grads)
   updates, opt_state = opt.update(grads, opt_state, params)
+  if lr_scale is not None:
+    updates = jax.tree.map(lambda u: (lr_scale * u).astype(u.dtype), updates)
   return optax.apply_updates(params, updates), opt_state, l2
+
+
+def gen_lr_scale(cfg: Config, step):
+  """The factor on the generator's learning rate at `step` (the update that
+  turns state.step = step into step + 1) under --gen_lr_decay, else None.
+
+  1 until start = gen_lr_decay_start * num_steps, then falling to gen_lr_final
+  at num_steps: linearly, or along half a cosine (Loshchilov & Hutter, SGDR,
+  ICLR 2017). Lowering the step late is the usual complement of averaging the
+  iterates (Polyak & Juditsky 1992): both damp the oscillation of the
+  generator between checkpoints measured in RESULTS.md section 7.1.
+  """
+  if cfg.gen_lr_decay == 'none':
+    return None
+  start = cfg.gen_lr_decay_start * cfg.num_steps
+  frac = jnp.clip((jnp.asarray(step, jnp.float32) - start)
+                  / max(cfg.num_steps - start, 1.0), 0.0, 1.0)
+  shape = 1.0 - frac if cfg.gen_lr_decay == 'linear' else 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+  return cfg.gen_lr_final + (1.0 - cfg.gen_lr_final) * shape
 
 
 # Keys. Step s's key is fold_in(rng, s) (`gan_update`); from it, update i of
@@ -235,7 +259,7 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
 
 
 def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
-                baseline, key, fake=None, batch_size=None):
+                baseline, key, fake=None, batch_size=None, lr_scale=None):
   cfg = setup.cfg
   C = setup.grad_chunks
   k_sample, k_disc, k_gen = _subkeys(key)
@@ -316,7 +340,8 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   for k in range(K):
     grads, aux = parallel.chunked_grad(chunk_loss, gen_params, chunks, extras, mesh)
     gen_params, gen_opt_state, l2 = _apply(setup.gen_opt, gen_opt_state, gen_params,
-                                           grads, cfg.l2_gen, cfg.train_pretrained_embedding)
+                                           grads, cfg.l2_gen, cfg.train_pretrained_embedding,
+                                           lr_scale)
     if k == 0:  # the loss reported is the first update's (on the sampling policy)
       first_aux, first_l2 = aux, l2
     else:
@@ -332,6 +357,8 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   }
   if scale is not None:
     metrics['advantage_scale'] = scale
+  if lr_scale is not None:
+    metrics['gen_lr_scale'] = lr_scale
   if cfg.entropy_bonus:  # mean entropy per generated token, in nats
     metrics['gen_entropy'] = first_aux[3] / n_tok
   if K > 1:  # share of tokens whose ratio was clipped, over the later updates
@@ -365,6 +392,7 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
   drawn, _ = setup.gen.sample(gp, jnp.stack([_subkeys(k)[0] for k in draw]), B)
   drawn = drawn.reshape(len(draw), B, T)
   metrics = {}
+  lr_scale = gen_lr_scale(cfg, state.step)
   for i in range(cfg.num_disc_updates):
     dp, d_opt, metrics_d = _disc_update(setup, mesh, dp, d_opt, real, drawn[i], d_keys[i])
     metrics.update(metrics_d)
@@ -373,7 +401,8 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
     if i == 0:
       fake = drawn[cfg.num_disc_updates - 1] if cfg.reuse_samples else drawn[-1]
     gp, g_opt, baseline, metrics_g = _gen_update(
-        setup, mesh, gp, g_opt, dp, baseline, g_keys[i], fake=fake, batch_size=B)
+        setup, mesh, gp, g_opt, dp, baseline, g_keys[i], fake=fake, batch_size=B,
+        lr_scale=lr_scale)
     metrics.update(metrics_g)
   new_state = TrainState(state.step + 1, state.rng, gp, dp, g_opt, d_opt, baseline,
                          update_ema(state.gen_ema, gp, cfg.gen_ema))
@@ -398,7 +427,8 @@ def mle_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
   grads, nll = parallel.chunked_grad(chunk_loss, state.gen_params,
                                      parallel.chunk(batch.sequence, C), (key, n_tok), mesh)
   gp, g_opt, l2 = _apply(setup.gen_opt, state.gen_opt_state, state.gen_params, grads,
-                         cfg.l2_gen, cfg.train_pretrained_embedding)
+                         cfg.l2_gen, cfg.train_pretrained_embedding,
+                         gen_lr_scale(cfg, state.step))
   new_state = state._replace(step=state.step + 1, gen_params=gp, gen_opt_state=g_opt,
                              gen_ema=update_ema(state.gen_ema, gp, cfg.gen_ema))
   return new_state, {'mle_loss': nll + l2, 'train_nll': nll,

@@ -337,3 +337,46 @@ def test_generator_average_switched_on_and_off_when_resuming(tiny_corpus, tmp_pa
   for k in want:
     np.testing.assert_array_equal(want[k], five[k], err_msg=k)
   assert best_step(5) == 5
+
+
+def test_gen_lr_schedule_is_flat_then_falls_to_the_final_fraction(tiny_corpus):
+  """--gen_lr_decay: 1 until start * num_steps, then linear or half-cosine to
+  gen_lr_final at num_steps (against the formula written out); none: None."""
+  import math
+  cfg = tiny_config(*tiny_corpus, num_steps=100, gen_lr_decay_start=0.4, gen_lr_final=0.2)
+  assert train.gen_lr_scale(cfg, 50) is None
+  for kind, shape in (('linear', lambda f: 1 - f),
+                      ('cosine', lambda f: 0.5 * (1 + math.cos(math.pi * f)))):
+    c = cfg.replace(gen_lr_decay=kind)
+    for step in (0, 39, 40, 55, 70, 99, 100, 130):
+      f = min(max((step - 40) / 60, 0.0), 1.0)
+      np.testing.assert_allclose(float(train.gen_lr_scale(c, step)),
+                                 0.2 + 0.8 * shape(f), rtol=1e-6, atol=1e-7)
+  from scratchgan_jax.config import ConfigError
+  with pytest.raises(ConfigError, match='gen_lr_final'):
+    tiny_config(*tiny_corpus, gen_lr_final=1.5)
+  with pytest.raises(ConfigError, match='gen_lr_decay_start'):
+    tiny_config(*tiny_corpus, gen_lr_decay_start=1.0)
+
+
+def test_gen_lr_decay_is_the_generators_learning_rate_of_each_step(tiny_corpus):
+  """Two steps under a linear decay from step 0 to 0.5 at num_steps = 2 (scales
+  1 and 0.75) equal a step at gen_lr then a step at 0.75 gen_lr from the same
+  state: the scale reaches the generator's step of the right update and
+  nothing else (the discriminator, Adam's moments)."""
+  base = tiny_config(*tiny_corpus, num_steps=2, gen_lr_decay_start=0.0, gen_lr_final=0.5)
+  _, decayed, m = _step(base.replace(gen_lr_decay='linear'), n=2)
+  assert float(m['gen_lr_scale']) == pytest.approx(0.75)
+  _, first, _ = _step(base, n=1)
+  _, plain2, _ = _step(base, n=2)
+  run = experiment.prepare(base.replace(gen_lr=0.75 * base.gen_lr))
+  update = train.compile_update(run.setup, run.mesh, donate=False)
+  b = data.get_batch(run.dataset.train, run.dataset.train_length, step=1,
+                     batch_size=base.batch_size, seed=0, shuffle=True)
+  want, _ = update(parallel.replicate(first, run.mesh), parallel.shard_batch(b, run.mesh))
+  want = parallel.to_host(want)
+  for x, y in zip(jax.tree.leaves(decayed), jax.tree.leaves(want)):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+  assert _changed(decayed.gen_params, plain2.gen_params)  # the scale did act
+  for x, y in zip(jax.tree.leaves(decayed.disc_params), jax.tree.leaves(plain2.disc_params)):
+    np.testing.assert_array_equal(x, y)
