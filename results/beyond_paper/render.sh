@@ -24,6 +24,7 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix=$B/emnlp2017/prefix_s*_metrics.jsonl" \
   "baseline_type=prefix, 2,400 steps=$B/emnlp2017/prefix2400_s*_metrics.jsonl" \
   "baseline_type=prefix, 4,800 steps=$B/emnlp2017/prefix4800_s*_metrics.jsonl" \
+  "baseline_type=prefix, 7,200 steps=$B/emnlp2017/prefix7200_s*_metrics.jsonl" \
   "baseline_type=prefix,gen_lr=6e-4=$B/emnlp2017/prefix_glr6e-4_s*_metrics.jsonl" \
   "baseline_type=prefix,gen_lr=6e-4, 2,400 steps=$B/emnlp2017/prefix2400_glr6e-4_s*_metrics.jsonl" \
   "baseline_type=prefix,reward_type=log (stopped at 700)=$B/emnlp2017/log_reward_s*_stopped_metrics.jsonl" \
@@ -40,6 +41,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline=$(ls $B/emnlp2017/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 2,400 steps=$(ls $B/emnlp2017/prefix2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps=$(ls $B/emnlp2017/prefix4800_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, 7,200 steps=$(ls $B/emnlp2017/prefix7200_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, gen_lr 6e-4=$(ls $B/emnlp2017/prefix_glr6e-4_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, gen_lr 6e-4, 2,400 steps=$(ls $B/emnlp2017/prefix2400_glr6e-4_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, batch 256, stopped at 1,034 steps=$(ls $B/emnlp2017/batch256_s*_stopped_eval_metrics.json | paste -sd, -)" \
@@ -64,7 +66,7 @@ $PY scripts/seeds_report.py --out=$B/coco/prefix_eval.md \
   "default, 4,800 steps=$(ls $B/coco/steps4800_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/coco/mle_metrics.json,results/coco/mle_seed1_metrics.json,results/coco/mle_seed2_metrics.json" > /dev/null
 $PY scripts/average_probe.py --table=$B/emnlp2017/average_probe.md \
-  --out=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl > /dev/null
+  --out=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/emnlp2017/average_probe_7200.jsonl > /dev/null
 $PY scripts/average_probe.py --table=$B/coco/average_probe.md \
   --out=$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl > /dev/null
 $PY scripts/sweep_table.py --out=$B/coco/sweeps.md \
@@ -74,7 +76,8 @@ $PY scripts/sweep_table.py --out=$B/coco/sweeps.md \
   "ScratchGAN flagfile, 4,800 steps=$(ls $B/coco/steps4800_s*_sweep.csv | paste -sd, -)" \
   "MLE flagfile=results/coco/sweep.csv:coco_mle" > /dev/null
 $PY scripts/fed_selection_check.py --out=$B/fed_selection.md \
-  --probe=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl \
+  --probe=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/emnlp2017/average_probe_7200.jsonl,$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl \
   $(for s in 0 1 2; do echo em_prefix2400_s$s=$B/emnlp2017/prefix2400_s${s}_metrics.jsonl; done) \
   $(for s in 0 1 2; do echo em_prefix4800_s$s=$B/emnlp2017/prefix4800_s${s}_metrics.jsonl; done) \
+  em_prefix7200_s0=$B/emnlp2017/prefix7200_s0_metrics.jsonl \
   coco2400_s0=$B/coco/steps2400_s0_metrics.jsonl coco4800_s0=$B/coco/steps4800_s0_metrics.jsonl > /dev/null
