@@ -25,6 +25,7 @@ import numpy as np
 from absl import app, flags
 
 from scratchgan_jax import evaluate, experiment
+from scratchgan_jax.sweep import sample_std
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A training run.')
 _STEPS = flags.DEFINE_list('steps', [], 'Checkpoint steps (default: every kept one).')
@@ -78,10 +79,9 @@ def table(rows: list[dict]) -> str:
         f"{np.mean([r['bleu5'] for r in single]):.3f} → {avg['bleu5']:.3f} | "
         f"{np.mean([r['self_bleu5'] for r in single]):.3f} → {avg['self_bleu5']:.3f} |")
   if len(gains) > 1:
-    sd = lambda x: float(np.std(x, ddof=1))
     lines.append(f'| **mean ± std over {len(gains)} runs** | | | | | '
-                 f'{np.mean(gains):+.3f} ± {sd(gains):.3f} | '
-                 f'{np.mean(vs_best):+.3f} ± {sd(vs_best):.3f} | | |')
+                 f'{np.mean(gains):+.3f} ± {sample_std(gains):.3f} | '
+                 f'{np.mean(vs_best):+.3f} ± {sample_std(vs_best):.3f} | | |')
   return '\n'.join(lines) + '\n'
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import numpy as np
 
+from scratchgan_jax import writers
 from scratchgan_jax.sweep import sample_std
-from scratchgan_jax.writers import markdown_table
 
 
 def read_probe(paths: list[str]) -> dict[str, dict[int, float]]:
@@ -38,13 +39,10 @@ def read_probe(paths: list[str]) -> dict[str, dict[int, float]]:
 
 def read_training_fed(path: str) -> dict[int, float]:
   """step -> FED of each training-time evaluation in a metrics.jsonl."""
-  out = {}
-  with open(path, encoding='utf-8') as f:
-    for line in f:
-      r = json.loads(line)
-      if r.get('eval') and 'fed' in r:
-        out[int(r['step'])] = float(r['fed'])
-  return out
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path}: no such metrics.jsonl')
+  return {int(r['step']): float(r['fed']) for r in writers.read_metrics(path)
+          if r.get('eval') and 'fed' in r}
 
 
 def compare(fed_1k: dict[int, float], fed_10k: dict[int, float]) -> dict:
@@ -82,7 +80,7 @@ def table(rows: list[tuple[str, dict]], title: str = '') -> str:
   lines = ([title, ''] if title else []) + [
       'FED on 1,000 samples during training against FED[use] on 10,000 other samples of '
       'the same checkpoints. Made by `scripts/fed_selection_check.py`.', '',
-      *markdown_table(header, body)]
+      *writers.markdown_table(header, body)]
   return '\n'.join(lines) + '\n'
 
 
