@@ -80,4 +80,5 @@ $PY scripts/fed_selection_check.py --out=$B/fed_selection.md \
   $(for s in 0 1 2; do echo em_prefix2400_s$s=$B/emnlp2017/prefix2400_s${s}_metrics.jsonl; done) \
   $(for s in 0 1 2; do echo em_prefix4800_s$s=$B/emnlp2017/prefix4800_s${s}_metrics.jsonl; done) \
   em_prefix7200_s0=$B/emnlp2017/prefix7200_s0_metrics.jsonl \
+  em_prefix7200_s1=$B/emnlp2017/prefix7200_s1_metrics.jsonl \
   coco2400_s0=$B/coco/steps2400_s0_metrics.jsonl coco4800_s0=$B/coco/steps4800_s0_metrics.jsonl > /dev/null
