@@ -68,12 +68,12 @@ def main(argv=None):
                  help="decimals of --metric and --second (default: 3 for fed, else 2; 2 for --second)")
   p.add_argument('--per_seed', action='store_true', help='one more row per file')
   p.add_argument('--name', default='candidates', help='stem of the .md and .png written')
-  p.add_argument('settings', nargs='+', help='LABEL=GLOB of metrics.jsonl files (split at the last =)')
+  p.add_argument('settings', nargs='+', help='LABEL=GLOB[,GLOB...] of metrics.jsonl files (split at the last =)')
   a = p.parse_args(argv)
   table = []
   for s in a.settings:
     label, _, pattern = s.rpartition('=')  # labels may hold '=', paths do not
-    files = sorted(glob.glob(pattern))
+    files = sorted(f for pat in pattern.split(',') for f in glob.glob(pat))
     if not files:
       p.error(f'{s}: no file matches {pattern}')
     table.append((label, files, [run_stats(f, a.metric, a.second, a.late_step) for f in files]))

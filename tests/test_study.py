@@ -295,6 +295,13 @@ def test_candidates_report_tabulates_final_and_best_over_seeds(tmp_path):
   rows = [l.split(' | ') for l in (out / 'seeds.md').read_text().splitlines() if l.startswith('| x=1')]
   assert [r[0] for r in rows] == ['| x=1', '| x=1: `a_s0.jsonl`', '| x=1: `a_s1.jsonl`']
   assert rows[0][2] == '10.200 ± 0.283' and rows[2][2:4] == ['10.400', '9.500 (100)'], rows
+  # Several globs, comma-separated, make one setting (files from two folders).
+  subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'candidates_report.py'),
+                  f'--out={out}', '--name=joined',
+                  f'ab={tmp_path}/a_s1.jsonl,{tmp_path}/b_s*.jsonl'], check=True, capture_output=True)
+  ab = next(l for l in (out / 'joined.md').read_text().splitlines()
+            if l.startswith('| ab |')).split(' | ')
+  assert ab[1] == '2' and ab[2] == '10.45 ± 0.07', ab
 
 
 def test_ablation_report_without_the_runs_folders(tmp_path):
