@@ -13,6 +13,12 @@ $PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-upda
   "normalize_advantages=$B/oracle/norm_s*_metrics.jsonl" \
   "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" \
   "gen_lr=2e-3,gen_beta1=0.9=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" > /dev/null
+# The learning-rate decay against default runs of the same seeds on the same machine (the
+# two share every bit up to the decay's start, step 500), one row per seed.
+$PY scripts/candidates_report.py --out=$B/oracle --name=lr_decay --per_seed --digits=3 \
+  --title="Oracle: the generator's learning rate decayed (cosine, from step 500 to 0.1x), paired with the default on one machine" \
+  "default, this machine=results/oracle_default/intel_xeon_s0_metrics.jsonl,$B/oracle/xeon_default_s*_metrics.jsonl" \
+  "gen_lr_decay=cosine,gen_lr_final=0.1=$B/oracle/lr_cosine0.1_s*_metrics.jsonl" > /dev/null
 $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_nll \
   --title="EMNLP2017 subset: FED[use] on 1,000 samples during training" \
   "default=results/emnlp2017/scratchgan*_train_metrics.jsonl" \
