@@ -73,9 +73,13 @@ def main(argv=None):
   table = []
   for s in a.settings:
     label, _, pattern = s.rpartition('=')  # labels may hold '=', paths do not
-    files = sorted(f for pat in pattern.split(',') for f in glob.glob(pat))
-    if not files:
-      p.error(f'{s}: no file matches {pattern}')
+    files = []
+    for pat in pattern.split(','):  # each glob must match: a typo would drop seeds silently
+      matched = glob.glob(pat)
+      if not matched:
+        p.error(f'{s}: no file matches {pat}')
+      files += matched
+    files.sort()
     table.append((label, files, [run_stats(f, a.metric, a.second, a.late_step) for f in files]))
   os.makedirs(a.out, exist_ok=True)
   d = a.digits if a.digits is not None else (3 if a.metric == 'fed' else 2)

@@ -302,6 +302,10 @@ def test_candidates_report_tabulates_final_and_best_over_seeds(tmp_path):
   ab = next(l for l in (out / 'joined.md').read_text().splitlines()
             if l.startswith('| ab |')).split(' | ')
   assert ab[1] == '2' and ab[2] == '10.45 ± 0.07', ab
+  bad = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'candidates_report.py'),
+                        f'--out={out}', '--name=joined', f'ab={tmp_path}/a_s*.jsonl,{tmp_path}/typo_*.jsonl'],
+                       capture_output=True, text=True)
+  assert bad.returncode != 0 and 'typo_' in bad.stderr, bad.stderr
 
 
 def test_ablation_report_without_the_runs_folders(tmp_path):
