@@ -31,6 +31,7 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix, 2,400 steps=$B/emnlp2017/prefix2400_s*_metrics.jsonl" \
   "baseline_type=prefix, 4,800 steps=$B/emnlp2017/prefix4800_s*_metrics.jsonl" \
   "baseline_type=prefix, 7,200 steps=$B/emnlp2017/prefix7200_s*_metrics.jsonl" \
+  "baseline_type=prefix, 4,800 steps, gen_lr_decay=cosine,gen_lr_final=0.1=$B/emnlp2017/lr_cosine0.1_4800_s*_metrics.jsonl" \
   "baseline_type=prefix,gen_lr=6e-4=$B/emnlp2017/prefix_glr6e-4_s*_metrics.jsonl" \
   "baseline_type=prefix,gen_lr=6e-4, 2,400 steps=$B/emnlp2017/prefix2400_glr6e-4_s*_metrics.jsonl" \
   "baseline_type=prefix,reward_type=log (stopped at 700)=$B/emnlp2017/log_reward_s*_stopped_metrics.jsonl" \
@@ -48,6 +49,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, 2,400 steps=$(ls $B/emnlp2017/prefix2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps=$(ls $B/emnlp2017/prefix4800_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 7,200 steps=$(ls $B/emnlp2017/prefix7200_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, 4,800 steps, generator lr cosine-decayed to 0.1x from step 2,400=$(ls $B/emnlp2017/lr_cosine0.1_4800_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, gen_lr 6e-4=$(ls $B/emnlp2017/prefix_glr6e-4_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, gen_lr 6e-4, 2,400 steps=$(ls $B/emnlp2017/prefix2400_glr6e-4_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, batch 256, stopped at 1,034 steps=$(ls $B/emnlp2017/batch256_s*_stopped_eval_metrics.json | paste -sd, -)" \
@@ -82,8 +84,9 @@ $PY scripts/sweep_table.py --out=$B/coco/sweeps.md \
   "ScratchGAN flagfile, 4,800 steps=$(ls $B/coco/steps4800_s*_sweep.csv | paste -sd, -)" \
   "MLE flagfile=results/coco/sweep.csv:coco_mle" > /dev/null
 $PY scripts/fed_selection_check.py --out=$B/fed_selection.md \
-  --probe=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/emnlp2017/average_probe_7200.jsonl,$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl \
+  --probe=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/emnlp2017/average_probe_7200.jsonl,$B/emnlp2017/average_probe_lr_cosine.jsonl,$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl \
   $(for s in 0 1 2; do echo em_prefix2400_s$s=$B/emnlp2017/prefix2400_s${s}_metrics.jsonl; done) \
   $(for s in 0 1 2; do echo em_prefix4800_s$s=$B/emnlp2017/prefix4800_s${s}_metrics.jsonl; done) \
   $(for s in 0 1; do echo em_prefix7200_s$s=$B/emnlp2017/prefix7200_s${s}_metrics.jsonl; done) \
+  em_cos_s0=$B/emnlp2017/lr_cosine0.1_4800_s0_metrics.jsonl \
   coco2400_s0=$B/coco/steps2400_s0_metrics.jsonl coco4800_s0=$B/coco/steps4800_s0_metrics.jsonl > /dev/null
