@@ -25,8 +25,8 @@ COLUMNS = (('BLEU-5', 'bleu5'), ('Self-BLEU-5', 'self_bleu5'), ('FED', 'fed'))
 
 
 def read_sweep(path: str) -> dict[float, dict[str, float]]:
-  """temperature -> {bleu5, self_bleu5, fed} of the file's first run, or of
-  the run named in `path`'s `:RUN` suffix."""
+  """temperature -> {bleu5, self_bleu5, fed} (those the sweep measured) of
+  the file's first run, or of the run named in `path`'s `:RUN` suffix."""
   path, _, run = path.partition(':')
   with open(path, encoding='utf-8') as f:
     rows = list(csv.DictReader(f))
@@ -38,7 +38,9 @@ def read_sweep(path: str) -> dict[float, dict[str, float]]:
   for r in rows:
     if r['run'] != first:
       continue
-    vals = {'bleu5': float(r['bleu5']), 'self_bleu5': float(r['self_bleu5'])}
+    # A sweep measures some of the three (`--metrics=fed` alone on EMNLP2017);
+    # a metric it did not measure shows as a dash.
+    vals = {k: float(r[k]) for k in ('bleu5', 'self_bleu5') if r.get(k)}
     if fed_key and r.get(fed_key):
       vals['fed'] = float(r[fed_key])
     out[float(r['temperature'])] = vals

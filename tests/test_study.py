@@ -469,6 +469,11 @@ def test_sweep_table_averages_each_temperature_over_runs_and_picks_the_named_run
   assert '| m: `a.csv (mle)` | 1 | 1 | 0.500 | 0.600 | 0.900 |' in md, md
   with pytest.raises(ValueError, match="no rows of run 'x'"):
     sweep_table.read_sweep(f'{a}:x')
+  # A FED-only sweep (`--metrics=fed`): dashes where BLEU was not measured.
+  c = tmp_path / 'c.csv'
+  c.write_text('run,temperature,fed[use]/value\ngan,1.0,0.07\n')
+  md = sweep_table.table([('f', [str(c), str(c)])])
+  assert '| **f** | 1 | 2 | – | – | 0.070 ± 0.000 |' in md, md
 
 
 def test_fed_selection_check_compares_the_rankings_and_the_offset(tmp_path):

@@ -90,3 +90,7 @@ $PY scripts/fed_selection_check.py --out=$B/fed_selection.md \
   $(for s in 0 1; do echo em_prefix7200_s$s=$B/emnlp2017/prefix7200_s${s}_metrics.jsonl; done) \
   em_cos_s0=$B/emnlp2017/lr_cosine0.1_4800_s0_metrics.jsonl \
   coco2400_s0=$B/coco/steps2400_s0_metrics.jsonl coco4800_s0=$B/coco/steps4800_s0_metrics.jsonl > /dev/null
+$PY scripts/sweep_table.py --out=$B/emnlp2017/tsweep.md \
+  --title="EMNLP2017 subset: FED[use] against temperature of the best checkpoint (10,000 samples per point, the same sample seed at every T)" \
+  "prefix baseline, 7,200 steps=$(ls $B/emnlp2017/prefix7200_s*_tsweep.csv | paste -sd, -)" \
+  "MLE flagfile, seed 0=results/emnlp2017/sweep.csv:emnlp2017_small_mle/_bf21a9_s0" > /dev/null
