@@ -8,9 +8,10 @@ benchmark, mean ± sample std (n - 1) over seeds, from the committed files.
 Oracle: the final (step 1,000) evaluation of each seed's training log
 (`results/oracle_default/fast_sampler_s*_metrics.jsonl`) and the MLE sweep's
 `results/oracle_mle/results.csv`. COCO and EMNLP2017: `--mode=evaluate` of each
-seed's best checkpoint (10,000 samples at T = 1; `results/{coco,emnlp2017}/`; the
-shipped EMNLP2017 flagfile's prefix baseline, and the same option on COCO:
-`results/beyond_paper/{emnlp2017,coco}/`).
+seed's best checkpoint (10,000 samples at T = 1): the shipped flagfiles' runs
+(COCO 4,800 steps, EMNLP2017 4,800 steps with the prefix baseline) and the
+shorter or other settings they replaced (`results/beyond_paper/{coco,emnlp2017}/`;
+the first flagfiles' 1,200-step runs in `results/{coco,emnlp2017}/`).
 """
 import argparse
 import csv
@@ -60,6 +61,11 @@ EMNLP_MLE = ['../../emnlp2017/mle_metrics.json', '../../emnlp2017/mle_seed1_metr
              '../../emnlp2017/mle_seed2_metrics.json']
 
 
+# The MLE runs every COCO row is compared with (relative to results/beyond_paper/coco).
+COCO_MLE = ['../../coco/mle_metrics.json', '../../coco/mle_seed1_metrics.json',
+            '../../coco/mle_seed2_metrics.json']
+
+
 def text_row(bench, d, gan, mle, files=''):
   return (bench, 'FED[use], best checkpoint', [fed(f'{d}/{x}') for x in gan],
           [fed(f'{d}/{x}') for x in mle], 3, 'ratio', files or f'`{d}/`')
@@ -71,15 +77,16 @@ def main(argv=None):
   p.add_argument('--out', default='', help='Markdown file (default: stdout)')
   a = p.parse_args(argv)
   rows = oracle_rows() + [
-      text_row('COCO captions', 'results/coco',
+      text_row('COCO captions', 'results/beyond_paper/coco',
+               [f'steps4800_s{s}_eval_metrics.json' for s in range(3)], COCO_MLE,
+               '`results/beyond_paper/coco/prefix_eval.md`'),
+      text_row('COCO, 1,200 steps', 'results/coco',
                ['gan_metrics.json', 'gan_seed1_metrics.json', 'gan_seed2_metrics.json'],
-               ['mle_metrics.json', 'mle_seed1_metrics.json', 'mle_seed2_metrics.json']),
-      text_row('COCO, with the prefix baseline (not shipped)', 'results/beyond_paper/coco',
+               [f.replace('../../coco/', '') for f in COCO_MLE]),
+      text_row('COCO, 1,200 steps, with the prefix baseline (not shipped)', 'results/beyond_paper/coco',
                ['prefix_s0_eval_metrics.json', 'prefix_s1_eval_metrics.json',
                 'prefix_s2_eval_metrics.json'],
-               ['../../coco/mle_metrics.json', '../../coco/mle_seed1_metrics.json',
-                '../../coco/mle_seed2_metrics.json'],
-               '`results/beyond_paper/coco/prefix_eval.md`'),
+               COCO_MLE, '`results/beyond_paper/coco/prefix_eval.md`'),
       text_row('EMNLP2017 News, 12.5k subset', 'results/beyond_paper/emnlp2017',
                [f'prefix4800_s{s}_eval_metrics.json' for s in range(3)], EMNLP_MLE,
                '`results/beyond_paper/emnlp2017/prefix_eval.md`'),
