@@ -87,7 +87,7 @@ $PY scripts/fed_selection_check.py --out=$B/fed_selection.md \
   --probe=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/emnlp2017/average_probe_7200.jsonl,$B/emnlp2017/average_probe_lr_cosine.jsonl,$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl \
   $(for s in 0 1 2; do echo em_prefix2400_s$s=$B/emnlp2017/prefix2400_s${s}_metrics.jsonl; done) \
   $(for s in 0 1 2; do echo em_prefix4800_s$s=$B/emnlp2017/prefix4800_s${s}_metrics.jsonl; done) \
-  $(for s in 0 1; do echo em_prefix7200_s$s=$B/emnlp2017/prefix7200_s${s}_metrics.jsonl; done) \
+  $(for s in 0 1 2; do echo em_prefix7200_s$s=$B/emnlp2017/prefix7200_s${s}_metrics.jsonl; done) \
   em_cos_s0=$B/emnlp2017/lr_cosine0.1_4800_s0_metrics.jsonl \
   coco2400_s0=$B/coco/steps2400_s0_metrics.jsonl coco4800_s0=$B/coco/steps4800_s0_metrics.jsonl > /dev/null
 $PY scripts/sweep_table.py --out=$B/emnlp2017/tsweep.md \
