@@ -37,6 +37,7 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix,reward_type=log (stopped at 700)=$B/emnlp2017/log_reward_s*_stopped_metrics.jsonl" \
   "baseline_type=prefix,batch_size=256 (stopped at 1,034)=$B/emnlp2017/batch256_s*_stopped_metrics.jsonl" \
   "baseline_type=prefix,batch_size=64, 2,400 steps=$B/emnlp2017/batch64_2400_s*_metrics.jsonl" \
+  "baseline_type=prefix,batch_size=64, 9,600 steps=$B/emnlp2017/batch64_9600_s*_metrics.jsonl" \
   "baseline_type=prefix,gen_ema=0.995 (FED of the average)=$B/emnlp2017/ema995_s*_metrics.jsonl" \
   "baseline_type=prefix, 4,800 steps, gen_ema=0.998 from step 2,400 (FED of the average from 2,600)=$B/emnlp2017/ema998_4800_s*_metrics.jsonl" \
   "baseline_type=prefix,disc_dropout=0.1=$B/emnlp2017/disc_dropout0.1_s*_metrics.jsonl" \
@@ -55,6 +56,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, gen_lr 6e-4, 2,400 steps=$(ls $B/emnlp2017/prefix2400_glr6e-4_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, batch 256, stopped at 1,034 steps=$(ls $B/emnlp2017/batch256_s*_stopped_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, batch 64, 2,400 steps=$(ls $B/emnlp2017/batch64_2400_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, batch 64, 9,600 steps=$(ls $B/emnlp2017/batch64_9600_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, gen_ema 0.995 (the average)=$(ls $B/emnlp2017/ema995_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps, gen_ema 0.998 from step 2,400 (the average)=$(ls $B/emnlp2017/ema998_4800_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, disc_dropout 0.1=$(ls $B/emnlp2017/disc_dropout0.1_s*_eval_metrics.json | paste -sd, -)" \
@@ -76,7 +78,7 @@ $PY scripts/seeds_report.py --out=$B/coco/prefix_eval.md \
   "default, 4,800 steps=$(ls $B/coco/steps4800_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/coco/mle_metrics.json,results/coco/mle_seed1_metrics.json,results/coco/mle_seed2_metrics.json" > /dev/null
 $PY scripts/average_probe.py --table=$B/emnlp2017/average_probe.md \
-  --out=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/emnlp2017/average_probe_7200.jsonl > /dev/null
+  --out=$B/emnlp2017/average_probe_2400.jsonl,$B/emnlp2017/average_probe_4800.jsonl,$B/emnlp2017/average_probe_7200.jsonl,$B/emnlp2017/average_probe_b64_9600.jsonl > /dev/null
 $PY scripts/average_probe.py --table=$B/coco/average_probe.md \
   --out=$B/coco/average_probe_2400.jsonl,$B/coco/average_probe_4800.jsonl > /dev/null
 $PY scripts/sweep_table.py --out=$B/coco/sweeps.md \
