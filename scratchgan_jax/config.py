@@ -186,6 +186,12 @@ class Config:
 
   # --- Loop ----------------------------------------------------------------
   batch_size: int = _f(512, 'Global batch size (split over all devices).')
+  early_batch_size: int = _f(0, 'Beyond the paper: the global batch size of the first '
+                             '--early_batch_steps steps, then --batch_size (0: '
+                             '--batch_size throughout). A batch-size warm-up: a small '
+                             'batch is as good per step early in training, when the '
+                             'number of updates limits, and cheaper (RESULTS.md 7.2).')
+  early_batch_steps: int = _f(0, 'Steps trained at --early_batch_size.')
   num_steps: int = _f(200000, 'Training steps.')
   log_every: int = _f(100, 'Steps between metric logs.')
   checkpoint_every: int = _f(1000, 'Steps between checkpoints.')
@@ -313,6 +319,16 @@ class Config:
     if self.grad_chunks and self.batch_size % self.grad_chunks:
       raise ConfigError(f'--batch_size={self.batch_size} is not divisible by '
                         f'--grad_chunks={self.grad_chunks}')
+    if self.early_batch_size < 0 or self.early_batch_steps < 0:
+      raise ConfigError('--early_batch_size and --early_batch_steps must be >= 0')
+    if bool(self.early_batch_size) != bool(self.early_batch_steps):
+      raise ConfigError(f'--early_batch_size={self.early_batch_size} and '
+                        f'--early_batch_steps={self.early_batch_steps}: set both '
+                        '(a batch size and how many steps it lasts) or neither')
+    if (self.early_batch_size and self.grad_chunks
+        and self.early_batch_size % self.grad_chunks):
+      raise ConfigError(f'--early_batch_size={self.early_batch_size} is not divisible '
+                        f'by --grad_chunks={self.grad_chunks}')
     if self.max_length < 2:
       raise ConfigError(f'--max_length={self.max_length}: must be >= 2')
     if self.trainable_embedding_size < 0:

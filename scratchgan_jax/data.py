@@ -427,15 +427,34 @@ def load_glove(path: str, vocab: Vocab, seed: int) -> np.ndarray:
 # Deterministic batches.
 
 
+def batch_schedule(step: int, batch_size: int, early_batch_size: int = 0,
+                   early_steps: int = 0) -> tuple[int, int]:
+  """(size, first stream position) of batch `step` (0-based) when the first
+  `early_steps` batches have `early_batch_size` examples and the rest
+  `batch_size`: the batches tile the stream, none skipped or read twice.
+
+  The small early batch is a batch-size warm-up (`--early_batch_size`): the
+  batch size that trains efficiently grows as training goes on (McCandlish et
+  al., "An Empirical Model of Large-Batch Training", 2018; growing the batch in
+  place of decaying the learning rate: Smith et al., "Don't Decay the Learning
+  Rate, Increase the Batch Size", ICLR 2018)."""
+  if not early_batch_size:
+    return batch_size, step * batch_size
+  k = min(step, early_steps)
+  start = k * early_batch_size + (step - k) * batch_size
+  return (early_batch_size if step < early_steps else batch_size), start
+
+
 def batch_indices(num_examples: int, batch_size: int, step: int, seed: int,
-                  shuffle: bool) -> np.ndarray:
+                  shuffle: bool, start: int | None = None) -> np.ndarray:
   """Indices of batch `step` in an endless stream of epochs.
 
   Epoch e is a permutation seeded by (seed, e) (identity without shuffling).
-  Batch k covers stream positions [k*B, (k+1)*B), so any batch can be computed
-  directly from the step: resuming needs no iterator state.
+  Batch k covers stream positions [k*B, (k+1)*B) (from `start` instead where
+  given: `batch_schedule`), so any batch can be computed directly from the step:
+  resuming needs no iterator state.
   """
-  start = step * batch_size
+  start = step * batch_size if start is None else start
   pos = np.arange(start, start + batch_size, dtype=np.int64)
   epochs, offsets = np.divmod(pos, num_examples)
   if not shuffle:
@@ -450,9 +469,11 @@ def batch_indices(num_examples: int, batch_size: int, step: int, seed: int,
 
 def get_batch(sequences: np.ndarray, lengths: np.ndarray, *, step: int,
               batch_size: int, seed: int, shuffle: bool,
-              process_index: int = 0, process_count: int = 1) -> Batch:
-  """This process's slice of global batch `step`."""
-  idx = batch_indices(len(sequences), batch_size, step, seed, shuffle)
+              process_index: int = 0, process_count: int = 1,
+              start: int | None = None) -> Batch:
+  """This process's slice of global batch `step` (from stream position
+  `start` where given, see `batch_indices`)."""
+  idx = batch_indices(len(sequences), batch_size, step, seed, shuffle, start)
   per = batch_size // process_count
   idx = idx[process_index * per:(process_index + 1) * per]
   return Batch(sequences[idx], lengths[idx])

@@ -163,6 +163,8 @@ def prepare(cfg: Config, dataset=None, oracle_params=None, training: bool = True
   mesh = parallel.make_mesh(cfg.num_devices)
   if training:
     parallel.check_batch_size(cfg.batch_size, mesh)
+    if cfg.early_batch_size:
+      parallel.check_batch_size(cfg.early_batch_size, mesh, '--early_batch_size')
   if dataset is None:
     dataset, oracle_params = load_dataset(cfg)
   pretrained = data_lib.pretrained_embeddings(cfg, dataset)
@@ -484,14 +486,20 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
   state = parallel.replicate(opened.state, run.mesh)
   start = int(parallel.to_host(state.step))
   update = train_lib.compile_update(run.setup, run.mesh)
+  # --early_batch_size: the first steps' batch has its own shape, chunk count and step.
+  early_update = (train_lib.compile_update(dataclasses.replace(
+      run.setup, cfg=cfg.replace(batch_size=cfg.early_batch_size)), run.mesh)
+      if cfg.early_batch_size and start < cfg.early_batch_steps else None)
   ckpt = Checkpointer(run, workdir, opened, chief)
   select = BestModelSelector(run, workdir, opened.writer, ckpt, opened.best,
                              _selection_metric(run), chief)
   n_params = sum(x.size for x in jax.tree.leaves(state.gen_params))
-  logging.info('Run: %s objective=%s dataset=%s vocab=%d T=%d batch=%d devices=%d '
+  logging.info('Run: %s objective=%s dataset=%s vocab=%d T=%d batch=%s devices=%d '
                'processes=%d generator params=%d', workdir, cfg.objective,
                cfg.dataset, run.dataset.vocab_size, run.setup.max_length,
-               cfg.batch_size, run.mesh.size, jax.process_count(), n_params)
+               (f'{cfg.early_batch_size} to step {cfg.early_batch_steps}, then '
+                f'{cfg.batch_size}' if cfg.early_batch_size else cfg.batch_size),
+               run.mesh.size, jax.process_count(), n_params)
   if start >= cfg.num_steps:
     logging.warning('%s is already at step %d, at or past --num_steps=%d: nothing to '
                     'train; the summary below is that run\'s. Raise --num_steps to '
@@ -505,12 +513,17 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
     raise Interrupted(start, stop.received(), opened.latest)
   log = MetricLogger(cfg, opened.writer, ckpt, progress)
   for step in range(start + 1, cfg.num_steps + 1):
+    size, pos = data_lib.batch_schedule(step - 1, cfg.batch_size, cfg.early_batch_size,
+                                        cfg.early_batch_steps)
     batch = data_lib.get_batch(run.dataset.train, run.dataset.train_length,
-                               step=step - 1, batch_size=cfg.batch_size,
+                               step=step - 1, batch_size=size, start=pos,
                                seed=cfg.seed, shuffle=cfg.shuffle,
                                process_index=jax.process_index(),
                                process_count=jax.process_count())
-    state, metrics = update(state, parallel.shard_batch(batch, run.mesh))
+    step_fn = early_update if step <= cfg.early_batch_steps and early_update else update
+    state, metrics = step_fn(state, parallel.shard_batch(batch, run.mesh))
+    if step == cfg.early_batch_steps:
+      early_update = None  # its executable is not needed again
     is_last = step == cfg.num_steps
     is_eval = step % cfg.eval_every == 0 or is_last
     is_ckpt = step % cfg.checkpoint_every == 0 or is_last

@@ -12,7 +12,7 @@ mean of every kept checkpoint is also what `launch.py --mode=sample|evaluate
 --checkpoint=average` uses.)
 
     python scripts/average_probe.py --workdir=runs/emnlp --out=average.jsonl \
-        [--steps=4400,4600,4800] [--metrics=fed,bleu,self_bleu,length]
+        [--steps=4400,4600,4800] [--windows=3,6] [--metrics=fed,bleu,self_bleu,length]
     python scripts/average_probe.py --table=average.md --out=average.jsonl  # the table only
 """
 from __future__ import annotations
@@ -35,6 +35,8 @@ _NUM = flags.DEFINE_integer('num_samples', 10000, 'Samples per generator.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Sampling seed (the same for every generator).')
 _REFS = flags.DEFINE_integer('max_references', 10000,
                              'Validation sentences the metrics compare against.')
+_WINDOWS = flags.DEFINE_list('windows', [], 'Also score the mean of the last K checkpoints '
+                              'for each K given (e.g. 3,6: is a wider window better?).')
 _OUT = flags.DEFINE_string('out', '', 'JSON lines output (default: stdout only).')
 _TABLE = flags.DEFINE_string('table', '', 'Write the Markdown table of the rows in --out '
                              'to this file, and evaluate nothing.')
@@ -67,17 +69,25 @@ def table(rows: list[dict]) -> str:
            '| Self-BLEU-5 each → average |', '|---|---|---|---|---|---|---|---|---|']
   gains, vs_best = [], []
   for name, rs in runs.items():
-    single = [r for r in rs if r['generator'] != 'average']
-    avg = [r for r in rs if r['generator'] == 'average'][-1]
-    feds = [r['fed'] for r in single]
-    gains.append(avg['fed'] - np.mean(feds))
-    vs_best.append(avg['fed'] - min(feds))
-    lines.append(
-        f"| {name} | {', '.join(str(s) for s in avg['steps'])} | "
-        f"{' / '.join(f'{x:.3f}' for x in feds)} | {np.mean(feds):.3f} | {avg['fed']:.3f} | "
-        f'{gains[-1]:+.3f} | {vs_best[-1]:+.3f} | '
-        f"{np.mean([r['bleu5'] for r in single]):.3f} → {avg['bleu5']:.3f} | "
-        f"{np.mean([r['self_bleu5'] for r in single]):.3f} → {avg['self_bleu5']:.3f} |")
+    single = {tuple(r['steps']): r for r in rs if not r['generator'].startswith('average')}
+    # The mean of every kept checkpoint (the last such row), then any narrower windows.
+    avgs = [[r for r in rs if r['generator'] == 'average'][-1]]
+    avgs += list({tuple(r['steps']): r for r in rs
+                  if r['generator'].startswith('average of')}.values())
+    for avg in avgs:
+      each = [single[(s,)] for s in avg['steps']]
+      feds = [r['fed'] for r in each]
+      gain, vs = avg['fed'] - np.mean(feds), avg['fed'] - min(feds)
+      if avg is avgs[0]:
+        gains.append(gain)
+        vs_best.append(vs)
+      label = name if avg is avgs[0] else f"{name}, {avg['generator']}"
+      lines.append(
+          f"| {label} | {', '.join(str(s) for s in avg['steps'])} | "
+          f"{' / '.join(f'{x:.3f}' for x in feds)} | {np.mean(feds):.3f} | {avg['fed']:.3f} | "
+          f'{gain:+.3f} | {vs:+.3f} | '
+          f"{np.mean([r['bleu5'] for r in each]):.3f} → {avg['bleu5']:.3f} | "
+          f"{np.mean([r['self_bleu5'] for r in each]):.3f} → {avg['self_bleu5']:.3f} |")
   if len(gains) > 1:
     lines.append(f'| **mean ± std over {len(gains)} runs** | | | | | '
                  f'{np.mean(gains):+.3f} ± {sample_std(gains):.3f} | '
@@ -106,6 +116,10 @@ def main(argv):
   opts = evaluate.EvalOptions(metrics=tuple(_METRICS.value), num_samples=_NUM.value,
                               seed=_SEED.value, max_references=_REFS.value)
   candidates = [(f'step {s}', [s], p) for s, p in gens]
+  for k in sorted({int(k) for k in _WINDOWS.value}):
+    if 1 < k < len(gens):
+      candidates.append((f'average of the last {k}', [s for s, _ in gens[-k:]],
+                         experiment.average_params([p for _, p in gens[-k:]])))
   candidates.append(('average', [s for s, _ in gens],
                      experiment.average_params([p for _, p in gens])))
   rows = []

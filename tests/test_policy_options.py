@@ -380,3 +380,66 @@ def test_gen_lr_decay_is_the_generators_learning_rate_of_each_step(tiny_corpus):
   assert _changed(decayed.gen_params, plain2.gen_params)  # the scale did act
   for x, y in zip(jax.tree.leaves(decayed.disc_params), jax.tree.leaves(plain2.disc_params)):
     np.testing.assert_array_equal(x, y)
+
+
+def test_batch_schedule_tiles_the_stream_with_early_and_late_batches():
+  """--early_batch_size: batch k starts where batch k - 1 ended, whatever the
+  sizes, so the data stream is read in order with nothing skipped or repeated."""
+  pos = 0
+  for step in range(9):
+    size, start = data.batch_schedule(step, 8, 3, 4)
+    assert size == (3 if step < 4 else 8) and start == pos
+    pos += size
+  assert data.batch_schedule(5, 8) == (8, 40)  # no early phase: k * B
+  got = np.concatenate([data.batch_indices(11, *data.batch_schedule(s, 8, 3, 4)[:1], s,
+                                           seed=2, shuffle=True,
+                                           start=data.batch_schedule(s, 8, 3, 4)[1])
+                        for s in range(6)])
+  np.testing.assert_array_equal(got, data.batch_indices(11, len(got), 0, seed=2,
+                                                        shuffle=True))
+
+
+def test_early_batch_size_trains_its_steps_then_the_full_batch(tiny_corpus, tmp_path):
+  """The first early_batch_steps steps are bit for bit those of a run at the
+  small batch; later steps use the full batch; a run stopped and resumed inside
+  the early phase ends with the same bits as an uninterrupted one."""
+  import os
+  from scratchgan_jax import checkpoint
+  def flat(wd, step):
+    with np.load(checkpoint.path_for(os.path.join(wd, 'checkpoints'), step)) as z:
+      return {k: z[k] for k in z.files if k != '__meta__'}
+  base = tiny_config(*tiny_corpus, num_steps=4, checkpoint_every=1, eval_every=2,
+                     keep_checkpoints=10)
+  small, full, ramp, resumed = (str(tmp_path / n) for n in ('small', 'full', 'ramp',
+                                                             'resumed'))
+  experiment.train(base.replace(batch_size=4), small)
+  experiment.train(base, full)
+  cfg = base.replace(early_batch_size=4, early_batch_steps=2)
+  experiment.train(cfg, ramp)
+  for step in (1, 2):
+    want, got = flat(small, step), flat(ramp, step)
+    for k in want:
+      np.testing.assert_array_equal(want[k], got[k], err_msg=f'{k} at step {step}')
+  for other in (small, full):  # step 3 is neither run's: the full batch, from step 2
+    assert any(not np.array_equal(v, flat(other, 3)[k]) for k, v in flat(ramp, 3).items())
+  for stop in (1, 3):  # resumed inside the early phase, and after it
+    wd = f'{resumed}_{stop}'
+    experiment.train(cfg.replace(num_steps=stop), wd)
+    experiment.train(cfg, wd)
+    want, got = flat(ramp, 4), flat(wd, 4)
+    for k in want:
+      np.testing.assert_array_equal(want[k], got[k], err_msg=f'{k}, resumed at {stop}')
+  with pytest.raises(experiment.ConfigError, match='different config'):
+    experiment.train(base, ramp)  # not a resumable change: the data order depends on it
+
+
+def test_early_batch_size_needs_its_steps_and_a_valid_size(tiny_corpus):
+  from scratchgan_jax.config import ConfigError
+  with pytest.raises(ConfigError, match='set both'):
+    tiny_config(*tiny_corpus, early_batch_size=4)
+  with pytest.raises(ConfigError, match='set both'):
+    tiny_config(*tiny_corpus, early_batch_steps=4)
+  with pytest.raises(ConfigError, match='>= 0'):
+    tiny_config(*tiny_corpus, early_batch_size=-4, early_batch_steps=2)
+  with pytest.raises(ConfigError, match='early_batch_size=6 is not divisible'):
+    tiny_config(*tiny_corpus, grad_chunks=4, early_batch_size=6, early_batch_steps=2)

@@ -454,6 +454,16 @@ def test_average_probe_scores_each_checkpoint_as_evaluate_does_and_their_mean(tm
   md = average_probe.table(two)
   assert '| run | 2, 4 | 0.300 / 0.200 | 0.250 | 0.250 | +0.000 | +0.050 |' in md, md
   assert '| **mean ± std over 2 runs** | | | | | -0.075 ± 0.106 | -0.025 ± 0.106 |' in md, md
+  # --windows: the mean of the last K, scored against the checkpoints it averages.
+  row = lambda g, steps, fed: dict(workdir='w', generator=g, steps=steps, fed=fed,
+                                   bleu5=0.1, self_bleu5=0.1)
+  md = average_probe.table([row('step 2', [2], 0.3), row('step 4', [4], 0.2),
+                            row('step 6', [6], 0.25),
+                            row('average of the last 2', [4, 6], 0.15),
+                            row('average', [2, 4, 6], 0.22)])
+  assert '| w | 2, 4, 6 | 0.300 / 0.200 / 0.250 | 0.250 | 0.220 | -0.030 | +0.020 |' in md, md
+  assert ('| w, average of the last 2 | 4, 6 | 0.200 / 0.250 | 0.225 | 0.150 | -0.075 | '
+          '-0.050 |') in md, md
 
 
 def test_sweep_table_averages_each_temperature_over_runs_and_picks_the_named_run(tmp_path):
