@@ -30,6 +30,7 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix=$B/emnlp2017/prefix_s*_metrics.jsonl" \
   "baseline_type=prefix, 2,400 steps=$B/emnlp2017/prefix2400_s*_metrics.jsonl" \
   "baseline_type=prefix, 4,800 steps=$B/emnlp2017/prefix4800_s*_metrics.jsonl" \
+  "baseline_type=prefix, 4,800 steps, on the AMD EPYC=$B/emnlp2017/amd4800_s*_metrics.jsonl" \
   "baseline_type=prefix, 7,200 steps=$B/emnlp2017/prefix7200_s*_metrics.jsonl" \
   "baseline_type=prefix, 4,800 steps, gen_lr_decay=cosine,gen_lr_final=0.1=$B/emnlp2017/lr_cosine0.1_4800_s*_metrics.jsonl" \
   "baseline_type=prefix,gen_lr=6e-4=$B/emnlp2017/prefix_glr6e-4_s*_metrics.jsonl" \
@@ -50,6 +51,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline=$(ls $B/emnlp2017/prefix_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 2,400 steps=$(ls $B/emnlp2017/prefix2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps=$(ls $B/emnlp2017/prefix4800_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, 4,800 steps, on the AMD EPYC=$(ls $B/emnlp2017/amd4800_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 7,200 steps=$(ls $B/emnlp2017/prefix7200_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps, generator lr cosine-decayed to 0.1x from step 2,400=$(ls $B/emnlp2017/lr_cosine0.1_4800_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, gen_lr 6e-4=$(ls $B/emnlp2017/prefix_glr6e-4_s*_eval_metrics.json | paste -sd, -)" \
