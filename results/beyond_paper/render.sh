@@ -39,6 +39,7 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix,batch_size=256 (stopped at 1,034)=$B/emnlp2017/batch256_s*_stopped_metrics.jsonl" \
   "baseline_type=prefix,batch_size=64, 2,400 steps=$B/emnlp2017/batch64_2400_s*_metrics.jsonl" \
   "baseline_type=prefix,batch_size=64, 9,600 steps=$B/emnlp2017/batch64_9600_s*_metrics.jsonl" \
+  "baseline_type=prefix, 4,800 steps, early_batch_size=64 to step 2,400 (AMD EPYC)=$B/emnlp2017/ramp64_2400_s*_metrics.jsonl" \
   "baseline_type=prefix,gen_ema=0.995 (FED of the average)=$B/emnlp2017/ema995_s*_metrics.jsonl" \
   "baseline_type=prefix, 4,800 steps, gen_ema=0.998 from step 2,400 (FED of the average from 2,600)=$B/emnlp2017/ema998_4800_s*_metrics.jsonl" \
   "baseline_type=prefix,disc_dropout=0.1=$B/emnlp2017/disc_dropout0.1_s*_metrics.jsonl" \
@@ -59,6 +60,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, batch 256, stopped at 1,034 steps=$(ls $B/emnlp2017/batch256_s*_stopped_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, batch 64, 2,400 steps=$(ls $B/emnlp2017/batch64_2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, batch 64, 9,600 steps=$(ls $B/emnlp2017/batch64_9600_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, 4,800 steps, batch 64 to step 2,400, then 128 (AMD EPYC)=$(ls $B/emnlp2017/ramp64_2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, gen_ema 0.995 (the average)=$(ls $B/emnlp2017/ema995_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, 4,800 steps, gen_ema 0.998 from step 2,400 (the average)=$(ls $B/emnlp2017/ema998_4800_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, disc_dropout 0.1=$(ls $B/emnlp2017/disc_dropout0.1_s*_eval_metrics.json | paste -sd, -)" \
