@@ -307,7 +307,8 @@ class Config:
     for name in positive:
       if getattr(self, name) <= 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
-    for name in ('seed', 'oracle_seed', 'num_devices'):
+    for name in ('seed', 'oracle_seed', 'num_devices', 'early_batch_size',
+                 'early_batch_steps'):
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be >= 0')
     if self.grad_chunks < 0:
@@ -319,8 +320,6 @@ class Config:
     if self.grad_chunks and self.batch_size % self.grad_chunks:
       raise ConfigError(f'--batch_size={self.batch_size} is not divisible by '
                         f'--grad_chunks={self.grad_chunks}')
-    if self.early_batch_size < 0 or self.early_batch_steps < 0:
-      raise ConfigError('--early_batch_size and --early_batch_steps must be >= 0')
     if bool(self.early_batch_size) != bool(self.early_batch_steps):
       raise ConfigError(f'--early_batch_size={self.early_batch_size} and '
                         f'--early_batch_steps={self.early_batch_steps}: set both '

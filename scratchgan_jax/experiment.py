@@ -520,7 +520,7 @@ def _train(run: Run, workdir: str, chief: bool, stop: StopSignals | None = None)
                                seed=cfg.seed, shuffle=cfg.shuffle,
                                process_index=jax.process_index(),
                                process_count=jax.process_count())
-    step_fn = early_update if step <= cfg.early_batch_steps and early_update else update
+    step_fn = early_update if step <= cfg.early_batch_steps else update
     state, metrics = step_fn(state, parallel.shard_batch(batch, run.mesh))
     if step == cfg.early_batch_steps:
       early_update = None  # its executable is not needed again

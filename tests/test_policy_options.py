@@ -391,10 +391,10 @@ def test_batch_schedule_tiles_the_stream_with_early_and_late_batches():
     assert size == (3 if step < 4 else 8) and start == pos
     pos += size
   assert data.batch_schedule(5, 8) == (8, 40)  # no early phase: k * B
-  got = np.concatenate([data.batch_indices(11, *data.batch_schedule(s, 8, 3, 4)[:1], s,
-                                           seed=2, shuffle=True,
-                                           start=data.batch_schedule(s, 8, 3, 4)[1])
-                        for s in range(6)])
+  def indices(step):
+    size, start = data.batch_schedule(step, 8, 3, 4)
+    return data.batch_indices(11, size, step, seed=2, shuffle=True, start=start)
+  got = np.concatenate([indices(s) for s in range(6)])
   np.testing.assert_array_equal(got, data.batch_indices(11, len(got), 0, seed=2,
                                                         shuffle=True))
 
