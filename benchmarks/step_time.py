@@ -332,6 +332,10 @@ def main():
   p.add_argument('--microbatch', type=int, default=0,
                  help='fixed microbatch: grad_chunks = batch / microbatch')
   p.add_argument('--vocab', type=int, default=0, help='override the vocabulary size')
+  p.add_argument('--pretrained_dim', type=int, default=-1,
+                 help="override the frozen embedding part's width (GloVe or PPMI)")
+  p.add_argument('--trainable_embedding_size', type=int, default=-1,
+                 help="override the trainable embedding part's width")
   p.add_argument('--auto_chunks', action='store_true',
                  help='automatic microbatching (grad_chunks=0, the default of launch.py)')
   p.add_argument('--memory_budget_gb', type=float, default=0.0,
@@ -361,6 +365,9 @@ def main():
   preset = dict(PRESETS[name])
   if a.vocab:
     preset['vocab'] = a.vocab
+  for key in ('pretrained_dim', 'trainable_embedding_size'):
+    if getattr(a, key) >= 0:
+      preset[key] = getattr(a, key)
   if a.batch_sizes:
     sizes = [int(b) for b in a.batch_sizes.split(',')]
   elif a.preset == 'sweep':

@@ -84,6 +84,12 @@ class Config:
   # --- Embeddings ----------------------------------------------------------
   embedding_path: str = _f('', 'GloVe-format file (first line "count dim") '
                            'for the frozen part of both embedding matrices.')
+  ppmi_embedding_size: int = _f(0, 'Beyond the paper, the offline stand-in '
+                                'for GloVe: a frozen part of this size for both '
+                                'embedding matrices, computed from the training '
+                                'sequences alone (PPMI + SVD, data.ppmi_embeddings); '
+                                '0: none.')
+  ppmi_window: int = _f(5, 'Co-occurrence window of --ppmi_embedding_size.')
   trainable_embedding_size: int = _f(64, 'Trainable part of the embeddings.')
   train_pretrained_embedding: bool = _f(False, 'Original-code variant: the '
                                         'GloVe part is trained (paper: frozen).')
@@ -332,9 +338,16 @@ class Config:
       raise ConfigError(f'--max_length={self.max_length}: must be >= 2')
     if self.trainable_embedding_size < 0:
       raise ConfigError('--trainable_embedding_size must be >= 0')
-    if self.trainable_embedding_size == 0 and not self.embedding_path:
-      raise ConfigError('--trainable_embedding_size=0 needs --embedding_path '
-                        '(the embedding would be empty)')
+    if self.ppmi_embedding_size < 0 or self.ppmi_window <= 0:
+      raise ConfigError(f'--ppmi_embedding_size={self.ppmi_embedding_size} must be '
+                        f'>= 0 and --ppmi_window={self.ppmi_window} > 0')
+    if self.ppmi_embedding_size and self.embedding_path:
+      raise ConfigError('--ppmi_embedding_size and --embedding_path both name the '
+                        'frozen embedding part; pass one')
+    if (self.trainable_embedding_size == 0 and not self.embedding_path
+        and not self.ppmi_embedding_size):
+      raise ConfigError('--trainable_embedding_size=0 needs --embedding_path or '
+                        '--ppmi_embedding_size (the embedding would be empty)')
     for name in ('gamma', 'baseline_decay'):
       v = getattr(self, name)
       if not 0.0 <= v <= 1.0:

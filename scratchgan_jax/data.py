@@ -423,6 +423,89 @@ def load_glove(path: str, vocab: Vocab, seed: int) -> np.ndarray:
   return emb
 
 
+def cooccurrence_counts(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
+                        window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Harmonically weighted co-occurrences of the tokens of each sequence.
+
+  Within each sequence's first `lengths[i]` tokens (the final PAD included, so
+  the end of a sentence is a word like any other), every ordered pair of
+  positions at distance 1 <= d <= window adds 1/d (GloVe's weighting;
+  Pennington et al. 2014). Returns the sparse matrix as (rows, cols, weights)
+  with unique (row, col) pairs, in increasing row-major order.
+  """
+  seqs = np.asarray(sequences, np.int64)
+  lengths = np.asarray(lengths)
+  T = seqs.shape[1]
+  keys, weights = [], []
+  for d in range(1, min(window, T - 1) + 1):
+    valid = np.arange(T - d)[None, :] + d < lengths[:, None]  # both ends inside
+    a, b = seqs[:, :-d][valid], seqs[:, d:][valid]
+    for rows, cols in ((a, b), (b, a)):
+      keys.append(rows * vocab_size + cols)
+      weights.append(np.full(rows.shape, 1.0 / d))
+  if not keys:
+    empty = np.zeros((0,), np.int64)
+    return empty, empty, np.zeros((0,), np.float64)
+  keys, weights = np.concatenate(keys), np.concatenate(weights)
+  unique, inverse = np.unique(keys, return_inverse=True)
+  summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))
+  return unique // vocab_size, unique % vocab_size, summed
+
+
+def ppmi_embeddings(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
+                    dim: int, *, window: int = 5, alpha: float = 0.75,
+                    seed: int = 0, power_iterations: int = 4) -> np.ndarray:
+  """[V, dim] word vectors from the training sequences alone: PPMI + SVD.
+
+  The offline stand-in for the paper's frozen GloVe part (its
+  `glove_emnlp2017.txt` cannot be fetched here): the positive pointwise mutual
+  information of the co-occurrence counts (`cooccurrence_counts`), with the
+  context distribution smoothed by `alpha` (Levy, Goldberg & Dagan, TACL 2015:
+  "Improving distributional similarity with lessons learned from word
+  embeddings"), factorised by a truncated SVD; the vectors are U_d sqrt(S_d)
+  (their eigenvalue weighting p = 0.5), scaled so that the entries' standard
+  deviation is GloVe's (0.3836, the scale the paper's trainable part is drawn
+  at). The SVD is randomized (Halko, Martinsson & Tropp 2011) with a fixed
+  seed, so the same data gives the same vectors. Words that never occur get
+  zero rows. Needs a dense [V, V] float32 matrix (1.6 GB at V = 20,000).
+  """
+  if dim <= 0:
+    raise ValueError(f'dim={dim}: must be > 0')
+  if dim > vocab_size:
+    raise DataError(f'a PPMI embedding of size {dim} needs at least {dim} words; '
+                    f'the vocabulary has {vocab_size}')
+  rows, cols, counts = cooccurrence_counts(sequences, lengths, vocab_size, window)
+  if not len(counts):
+    raise DataError('no co-occurring tokens: the PPMI embedding needs sequences '
+                    'of at least two tokens')
+  word = np.bincount(rows, weights=counts, minlength=vocab_size)
+  context = np.bincount(cols, weights=counts, minlength=vocab_size) ** alpha
+  # PMI(w, c) = log P(w, c) - log P(w) - log P_alpha(c); the total count cancels.
+  pmi = (np.log(counts) - np.log(word[rows])
+         - np.log(context[cols] / context.sum()))
+  keep = pmi > 0
+  matrix = np.zeros((vocab_size, vocab_size), np.float32)
+  matrix[rows[keep], cols[keep]] = pmi[keep]
+  # Randomized range finder with power iterations, then the SVD of the small
+  # projected matrix.
+  rng = np.random.default_rng([seed, 11])
+  k = min(vocab_size, dim + 16)
+  q = matrix @ rng.standard_normal((vocab_size, k)).astype(np.float32)
+  q, _ = np.linalg.qr(q)
+  for _ in range(power_iterations):
+    q, _ = np.linalg.qr(matrix.T @ q)
+    q, _ = np.linalg.qr(matrix @ q)
+  u_small, s, _ = np.linalg.svd(q.T.astype(np.float64) @ matrix, full_matrices=False)
+  u = q.astype(np.float64) @ u_small[:, :dim]
+  # A sign convention, so that the vectors do not depend on LAPACK's choice.
+  u *= np.where(u[np.abs(u).argmax(axis=0), np.arange(dim)] < 0, -1.0, 1.0)
+  emb = u * np.sqrt(s[:dim])
+  std = emb.std()
+  if std > 0:
+    emb *= GLOVE_STD / std
+  return emb.astype(np.float32)
+
+
 # ----------------------------------------------------------------------------
 # Deterministic batches.
 
@@ -495,6 +578,11 @@ def lengths_from_sequences(seqs: np.ndarray, eos: bool) -> np.ndarray:
 
 
 def pretrained_embeddings(cfg, dataset) -> np.ndarray | None:
+  """The frozen embedding part of a run: a GloVe file, PPMI vectors of the
+  training data (`--ppmi_embedding_size`), or none."""
+  if cfg.ppmi_embedding_size:
+    return ppmi_embeddings(dataset.train, dataset.train_length, dataset.vocab_size,
+                           cfg.ppmi_embedding_size, window=cfg.ppmi_window)
   if not cfg.embedding_path:
     return None
   return load_glove(cfg.embedding_path, dataset.vocab, cfg.seed)
