@@ -297,6 +297,9 @@ class Config:
     if ds not in ('text', 'emnlp2017') and (self.train_path or self.valid_path):
       raise ConfigError(f'--train_path/--valid_path only apply to '
                         f'--dataset=text or emnlp2017, not --dataset={ds}')
+    if self.ppmi_embedding_size and self.embedding_path:
+      raise ConfigError('--ppmi_embedding_size and --embedding_path both name the '
+                        'frozen embedding part; pass one')
     if ds == 'oracle' and self.embedding_path:
       raise ConfigError('--embedding_path has no meaning for --dataset=oracle '
                         '(token ids have no words)')
@@ -341,9 +344,6 @@ class Config:
     if self.ppmi_embedding_size < 0 or self.ppmi_window <= 0:
       raise ConfigError(f'--ppmi_embedding_size={self.ppmi_embedding_size} must be '
                         f'>= 0 and --ppmi_window={self.ppmi_window} > 0')
-    if self.ppmi_embedding_size and self.embedding_path:
-      raise ConfigError('--ppmi_embedding_size and --embedding_path both name the '
-                        'frozen embedding part; pass one')
     if (self.trainable_embedding_size == 0 and not self.embedding_path
         and not self.ppmi_embedding_size):
       raise ConfigError('--trainable_embedding_size=0 needs --embedding_path or '

@@ -463,9 +463,9 @@ def ppmi_embeddings(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
   context distribution smoothed by `alpha` (Levy, Goldberg & Dagan, TACL 2015:
   "Improving distributional similarity with lessons learned from word
   embeddings"), factorised by a truncated SVD; the vectors are U_d sqrt(S_d)
-  (their eigenvalue weighting p = 0.5), scaled so that the entries' standard
-  deviation is GloVe's (0.3836, the scale the paper's trainable part is drawn
-  at). The SVD is randomized (Halko, Martinsson & Tropp 2011) with a fixed
+  (their eigenvalue weighting p = 0.5), scaled so that the entries' root mean
+  square is GloVe's standard deviation (0.3836, the scale the paper's
+  trainable part is drawn at). The SVD is randomized (Halko, Martinsson & Tropp 2011) with a fixed
   seed, so the same data gives the same vectors. Words that never occur get
   zero rows. Needs a dense [V, V] float32 matrix (1.6 GB at V = 20,000).
   """
@@ -500,9 +500,9 @@ def ppmi_embeddings(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
   # A sign convention, so that the vectors do not depend on LAPACK's choice.
   u *= np.where(u[np.abs(u).argmax(axis=0), np.arange(dim)] < 0, -1.0, 1.0)
   emb = u * np.sqrt(s[:dim])
-  std = emb.std()
-  if std > 0:
-    emb *= GLOVE_STD / std
+  rms = np.sqrt(np.mean(emb ** 2))  # unlike the std, blind to the signs
+  if rms > 0:
+    emb *= GLOVE_STD / rms
   return emb.astype(np.float32)
 
 

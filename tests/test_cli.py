@@ -42,6 +42,8 @@ def files(tmp_path):
     (['--objective=wat'], 'value should be one of <gan|mle>'),
     (['--batch_size=0'], '--batch_size=0: must be > 0'),
     (['--dataset=oracle', '--embedding_path=x.txt'], '--embedding_path has no meaning'),
+    (['--ppmi_embedding_size=4', '--embedding_path=x.txt'],
+     '--ppmi_embedding_size and --embedding_path both name'),
     (['--dataset=text'], '--dataset=text needs --train_path'),
     (['--oracle_params={d}/missing.npz', '--selection_metric=auto'],
      'missing.npz: --oracle_params file not found'),

@@ -163,6 +163,72 @@ def test_glove_loader(tmp_path):
     data.load_glove(str(p), vocab, seed=0)
 
 
+def _slow_cooccurrence(seqs, lengths, V, window):
+  counts = np.zeros((V, V))
+  for seq, n in zip(seqs, lengths):
+    for i in range(n):
+      for j in range(n):
+        if 1 <= abs(i - j) <= window:
+          counts[seq[i], seq[j]] += 1.0 / abs(i - j)
+  return counts
+
+
+def _toy_sequences(V=12, N=40, T=9, seed=0):
+  rng = np.random.default_rng(seed)
+  lengths = rng.integers(2, T + 1, size=N)
+  seqs = rng.integers(1, V, size=(N, T))
+  for s, n in zip(seqs, lengths):
+    s[n - 1:] = 0  # PAD ends the sentence and fills the rest, as in a Dataset
+  return seqs.astype(np.int32), lengths.astype(np.int32)
+
+
+def test_cooccurrence_counts_equal_a_loop_over_position_pairs():
+  seqs, lengths = _toy_sequences()
+  for window in (1, 3, 20):
+    rows, cols, w = data.cooccurrence_counts(seqs, lengths, 12, window)
+    dense = np.zeros((12, 12))
+    dense[rows, cols] = w
+    np.testing.assert_allclose(dense, _slow_cooccurrence(seqs, lengths, 12, window),
+                               rtol=1e-12)
+    assert len(set(zip(rows.tolist(), cols.tolist()))) == len(rows)  # unique pairs
+
+
+def test_ppmi_embeddings_equal_the_svd_of_the_smoothed_ppmi_matrix():
+  V, dim, alpha = 12, 5, 0.75
+  seqs, lengths = _toy_sequences(V=V)
+  counts = _slow_cooccurrence(seqs, lengths, V, 5)
+  p_wc = counts / counts.sum()
+  p_w = counts.sum(1) / counts.sum()
+  c_alpha = counts.sum(0) ** alpha
+  p_c = c_alpha / c_alpha.sum()
+  with np.errstate(divide='ignore'):
+    pmi = np.log(p_wc) - np.log(p_w)[:, None] - np.log(p_c)[None, :]
+  ppmi = np.where(counts > 0, np.maximum(pmi, 0.0), 0.0)
+  u, s, _ = np.linalg.svd(ppmi)
+  want = u[:, :dim] * np.sqrt(s[:dim])
+  want *= data.GLOVE_STD / np.sqrt(np.mean(want ** 2))
+  got = data.ppmi_embeddings(seqs, lengths, V, dim)
+  assert got.shape == (V, dim) and got.dtype == np.float32
+  # Equal up to the sign of each singular vector: compare the Gram matrices.
+  np.testing.assert_allclose(got @ got.T, want @ want.T, atol=1e-4)
+  np.testing.assert_array_equal(got, data.ppmi_embeddings(seqs, lengths, V, dim))
+
+
+def test_ppmi_embeddings_put_words_of_the_same_contexts_together():
+  # "cat" and "dog" occur in the same contexts, "sat" and "ran" in others.
+  sents = ['the cat sat on a mat', 'the dog sat on a mat', 'a cat ran to the park',
+           'a dog ran to the park', 'my cat sat down', 'my dog sat down']
+  vocab = data.build_vocab([data.tokenize(s) for s in sents], 100)
+  seqs, lengths = data.encode_sentences([data.tokenize(s) for s in sents], vocab, 8, 'x')
+  emb = data.ppmi_embeddings(seqs, lengths, len(vocab), 4, window=2)
+  unit = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-9)
+  w = vocab.word_to_id
+  assert unit[w['cat']] @ unit[w['dog']] > 0.99
+  assert unit[w['cat']] @ unit[w['park']] < 0.5
+  with pytest.raises(data.DataError, match='needs at least 50 words'):
+    data.ppmi_embeddings(seqs, lengths, len(vocab), 50)
+
+
 def test_lengths_from_sequences():
   s = np.array([[4, 0, 0], [1, 2, 3]])
   np.testing.assert_array_equal(data.lengths_from_sequences(s, True), [2, 3])

@@ -72,6 +72,24 @@ def test_train_pretrained_variant_updates_the_glove_part(tiny_corpus, tmp_path):
                             ['pretrained_embedding'], g0)
 
 
+def test_ppmi_part_is_computed_from_the_training_data_and_kept_in_the_checkpoint(
+    tiny_corpus, tmp_path):
+  cfg = tiny_config(*tiny_corpus, ppmi_embedding_size=4, num_steps=2)
+  run = experiment.prepare(cfg)
+  want = data.ppmi_embeddings(run.dataset.train, run.dataset.train_length,
+                              run.dataset.vocab_size, 4)
+  workdir = str(tmp_path / 'w')
+  experiment.train(cfg, workdir)
+  flat = _flat(checkpoint.path_for(os.path.join(workdir, 'checkpoints'), 2))
+  for net in ('gen_params', 'disc_params'):
+    key, = [k for k in flat if k.startswith(f'.{net}') and
+            k.endswith("['pretrained_embedding']")]
+    np.testing.assert_array_equal(flat[key], want)  # frozen, in both networks
+  # Sampling needs the workdir only: the frozen part comes from the checkpoint.
+  os.remove(tiny_corpus[0])
+  assert len(experiment.sample(workdir, 3)) == 3
+
+
 def _flat(path):
   with np.load(path) as z:
     return {k: z[k] for k in z.files if k != '__meta__'}
