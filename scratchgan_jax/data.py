@@ -454,7 +454,8 @@ def cooccurrence_counts(sequences: np.ndarray, lengths: np.ndarray, vocab_size: 
 
 def ppmi_embeddings(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
                     dim: int, *, window: int = 5, alpha: float = 0.75,
-                    seed: int = 0, power_iterations: int = 4) -> np.ndarray:
+                    rms: float = GLOVE_STD, seed: int = 0,
+                    power_iterations: int = 4) -> np.ndarray:
   """[V, dim] word vectors from the training sequences alone: PPMI + SVD.
 
   The offline stand-in for the paper's frozen GloVe part (its
@@ -464,8 +465,8 @@ def ppmi_embeddings(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
   "Improving distributional similarity with lessons learned from word
   embeddings"), factorised by a truncated SVD; the vectors are U_d sqrt(S_d)
   (their eigenvalue weighting p = 0.5), scaled so that the entries' root mean
-  square is GloVe's standard deviation (0.3836, the scale the paper's
-  trainable part is drawn at). The SVD is randomized (Halko, Martinsson & Tropp 2011) with a fixed
+  square is `rms` (by default GloVe's standard deviation, 0.3836; a run uses
+  the scale of its trainable part's Glorot init, `pretrained_embeddings`). The SVD is randomized (Halko, Martinsson & Tropp 2011) with a fixed
   seed, so the same data gives the same vectors. Words that never occur get
   zero rows. Needs a dense [V, V] float32 matrix (1.6 GB at V = 20,000).
   """
@@ -500,9 +501,9 @@ def ppmi_embeddings(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
   # A sign convention, so that the vectors do not depend on LAPACK's choice.
   u *= np.where(u[np.abs(u).argmax(axis=0), np.arange(dim)] < 0, -1.0, 1.0)
   emb = u * np.sqrt(s[:dim])
-  rms = np.sqrt(np.mean(emb ** 2))  # unlike the std, blind to the signs
-  if rms > 0:
-    emb *= GLOVE_STD / rms
+  now = np.sqrt(np.mean(emb ** 2))  # unlike the std, blind to the signs
+  if now > 0:
+    emb *= rms / now
   return emb.astype(np.float32)
 
 
@@ -579,10 +580,21 @@ def lengths_from_sequences(seqs: np.ndarray, eos: bool) -> np.ndarray:
 
 def pretrained_embeddings(cfg, dataset) -> np.ndarray | None:
   """The frozen embedding part of a run: a GloVe file, PPMI vectors of the
-  training data (`--ppmi_embedding_size`), or none."""
+  training data (`--ppmi_embedding_size`), or none.
+
+  PPMI vectors come at the scale of the trainable part's Glorot init (its
+  standard deviation sqrt(2 / (V + M))), which stays Glorot beside them. At
+  GloVe's scale for both parts (the original's choice for GloVe), one
+  EMNLP2017 run never learnt to end a sentence in 900 steps, its samples' NLL
+  swinging between 0.4 and 7.7 nats
+  (results/beyond_paper/emnlp2017/ppmi64_glove_scale_s0_stopped_metrics.jsonl).
+  """
   if cfg.ppmi_embedding_size:
-    return ppmi_embeddings(dataset.train, dataset.train_length, dataset.vocab_size,
-                           cfg.ppmi_embedding_size, window=cfg.ppmi_window)
+    V = dataset.vocab_size
+    width = cfg.trainable_embedding_size or cfg.ppmi_embedding_size
+    return ppmi_embeddings(dataset.train, dataset.train_length, V,
+                           cfg.ppmi_embedding_size, window=cfg.ppmi_window,
+                           rms=float(np.sqrt(2.0 / (V + width))))
   if not cfg.embedding_path:
     return None
   return load_glove(cfg.embedding_path, dataset.vocab, cfg.seed)

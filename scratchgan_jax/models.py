@@ -87,13 +87,18 @@ def position_signal(length: int, kind: str = 'paper',
 
 
 def _embedding_matrix(vocab_size: int, trainable_size: int,
-                      pretrained: np.ndarray | None, train_pretrained: bool):
-  """[V, P + M]: frozen pretrained part (if any) || trainable part."""
+                      pretrained: np.ndarray | None, train_pretrained: bool,
+                      glorot_trainable: bool = False):
+  """[V, P + M]: frozen pretrained part (if any) || trainable part.
+
+  The trainable part starts at GloVe's scale beside a GloVe part (the
+  original), else (or with `glorot_trainable`) Glorot-uniform."""
   parts = []
   if pretrained is not None:
     pre = hk.get_parameter('pretrained_embedding', pretrained.shape,
                            init=hk.initializers.Constant(pretrained))
     parts.append(pre if train_pretrained else jax.lax.stop_gradient(pre))
+  if pretrained is not None and not glorot_trainable:
     init = hk.initializers.RandomNormal(stddev=data_lib.GLOVE_STD)
   else:
     init = hk.initializers.VarianceScaling(1.0, 'fan_avg', 'uniform')  # Glorot.
@@ -290,7 +295,8 @@ class Generator(hk.Module):
                num_layers: int = 2, trainable_embedding_size: int = 64,
                pretrained: np.ndarray | None = None,
                train_pretrained: bool = False, embedding_dropout: float = 0.0,
-               eos: bool = True, compute_dtype=jnp.float32, name='generator'):
+               eos: bool = True, compute_dtype=jnp.float32,
+               glorot_trainable: bool = False, name='generator'):
     super().__init__(name=name)
     self.vocab_size = vocab_size
     self.max_length = max_length
@@ -299,6 +305,7 @@ class Generator(hk.Module):
     self.m = trainable_embedding_size
     self.pretrained = pretrained
     self.train_pretrained = train_pretrained
+    self.glorot_trainable = glorot_trainable
     self.dropout = embedding_dropout
     self.eos = eos
     self.dtype = compute_dtype
@@ -306,7 +313,7 @@ class Generator(hk.Module):
 
   def _params(self):
     E = _embedding_matrix(self.vocab_size, self.m, self.pretrained,
-                          self.train_pretrained)
+                          self.train_pretrained, self.glorot_trainable)
     D = E.shape[1]
     init = hk.initializers.TruncatedNormal(1.0 / math.sqrt(D))
     in_proj = hk.get_parameter('in_proj', (D, self.H), init=init)
@@ -476,7 +483,7 @@ class Discriminator(hk.Module):
                train_pretrained: bool = False, dropout: float = 0.1,
                layer_norm: bool = True, position: str = 'paper',
                eos: bool = True, compute_dtype=jnp.float32,
-               name='discriminator'):
+               glorot_trainable: bool = False, name='discriminator'):
     super().__init__(name=name)
     self.vocab_size = vocab_size
     self.max_length = max_length
@@ -485,6 +492,7 @@ class Discriminator(hk.Module):
     self.m = trainable_embedding_size
     self.pretrained = pretrained
     self.train_pretrained = train_pretrained
+    self.glorot_trainable = glorot_trainable
     self.dropout = dropout
     self.layer_norm = layer_norm
     self.position = position
@@ -495,7 +503,7 @@ class Discriminator(hk.Module):
   def __call__(self, sequence: jax.Array, is_training: bool = True) -> jax.Array:
     B, T = sequence.shape
     E = _embedding_matrix(self.vocab_size, self.m, self.pretrained,
-                          self.train_pretrained)
+                          self.train_pretrained, self.glorot_trainable)
     E = _dropout_matrix(E, self.dropout, is_training)
     pos = jnp.asarray(position_signal(T, self.position))
     D = E.shape[1] + pos.shape[1]

@@ -99,14 +99,15 @@ def make_setup(cfg: Config, vocab_size: int, pretrained: np.ndarray | None = Non
       trainable_embedding_size=cfg.trainable_embedding_size,
       pretrained=pretrained, train_pretrained=cfg.train_pretrained_embedding,
       embedding_dropout=cfg.gen_embedding_dropout, eos=eos,
-      compute_dtype=compute_dtype)
+      compute_dtype=compute_dtype, glorot_trainable=bool(cfg.ppmi_embedding_size))
   disc = models.make_discriminator(
       vocab_size, T, feature_size=cfg.disc_feature_size,
       num_layers=cfg.num_layers_disc,
       trainable_embedding_size=cfg.trainable_embedding_size,
       pretrained=pretrained, train_pretrained=cfg.train_pretrained_embedding,
       dropout=cfg.disc_dropout, layer_norm=cfg.layer_norm_disc,
-      position=cfg.position_signal, eos=eos, compute_dtype=compute_dtype)
+      position=cfg.position_signal, eos=eos, compute_dtype=compute_dtype,
+      glorot_trainable=bool(cfg.ppmi_embedding_size))
   tp = cfg.train_pretrained_embedding
   return Setup(cfg, vocab_size, T, eos, gen, disc,
                make_optimizer(cfg.gen_lr, cfg.gen_beta1, tp),

@@ -76,8 +76,14 @@ def test_ppmi_part_is_computed_from_the_training_data_and_kept_in_the_checkpoint
     tiny_corpus, tmp_path):
   cfg = tiny_config(*tiny_corpus, ppmi_embedding_size=4, num_steps=2)
   run = experiment.prepare(cfg)
-  want = data.ppmi_embeddings(run.dataset.train, run.dataset.train_length,
-                              run.dataset.vocab_size, 4)
+  V, M = run.dataset.vocab_size, cfg.trainable_embedding_size
+  # At the scale of the trainable part, which stays Glorot-uniform beside it.
+  want = data.ppmi_embeddings(run.dataset.train, run.dataset.train_length, V, 4,
+                              rms=np.sqrt(2 / (V + M)))
+  s0 = train.init_state(run.setup, 0)
+  for net in (s0.gen_params['generator'], s0.disc_params['discriminator']):
+    np.testing.assert_array_equal(net['pretrained_embedding'], want)
+    assert np.abs(net['trainable_embedding']).max() <= np.sqrt(6 / (V + M))
   workdir = str(tmp_path / 'w')
   experiment.train(cfg, workdir)
   flat = _flat(checkpoint.path_for(os.path.join(workdir, 'checkpoints'), 2))
