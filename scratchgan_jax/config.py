@@ -164,6 +164,12 @@ class Config:
                             'loss: minus this times the exact entropy of each '
                             "step's distribution, reduced like the REINFORCE "
                             'loss (0: none, the paper).')
+  mle_weight: float = _f(0.0, 'Beyond the paper and no longer from scratch: add this '
+                         "times the teacher-forced NLL of the step's real batch to the "
+                         'generator loss, reduced like the REINFORCE loss (summed over '
+                         'time, averaged over the batch, with --gen_loss_reduction=sum); '
+                         '0: none, the paper. Measures what the adversarial signal adds '
+                         'to maximum likelihood.')
   disc_skip_margin: float = _f(0.0, 'Skip the discriminator update of a step when '
                                'it already separates the batches by more than this: '
                                'mean D(real) - mean D(fake) > margin, both measured '
@@ -359,7 +365,7 @@ class Config:
     for name in ('gen_lr', 'disc_lr'):
       if getattr(self, name) <= 0:
         raise ConfigError(f'--{name}={getattr(self, name)}: must be > 0')
-    for name in ('l2_gen', 'l2_disc', 'entropy_bonus'):
+    for name in ('l2_gen', 'l2_disc', 'entropy_bonus', 'mle_weight'):
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name} must be >= 0')
     if not 0.0 < self.ppo_clip < 1.0:
@@ -377,10 +383,11 @@ class Config:
                                     self.reward_type != 'linear' or
                                     self.normalize_advantages or
                                     self.gen_updates_per_batch > 1 or
-                                    self.disc_skip_margin or self.entropy_bonus):
+                                    self.disc_skip_margin or self.entropy_bonus
+                                    or self.mle_weight):
       raise ConfigError('--baseline_type/--reward_type/--normalize_advantages/'
-                        '--gen_updates_per_batch/--disc_skip_margin/--entropy_bonus '
-                        'apply to --objective=gan only')
+                        '--gen_updates_per_batch/--disc_skip_margin/--entropy_bonus/'
+                        '--mle_weight apply to --objective=gan only')
     sel = self.effective_selection_metric
     if sel == 'nll_oracle' and not self.is_oracle:
       raise ConfigError('--selection_metric=nll_oracle needs --dataset=oracle')

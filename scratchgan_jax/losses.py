@@ -104,6 +104,16 @@ def mle_loss(log_probs: jax.Array, num_tokens: jax.Array) -> jax.Array:
   return -log_probs.sum() / jnp.maximum(num_tokens, 1)
 
 
+def hybrid_mle_loss(log_probs: jax.Array, weight: float, reduction: str = 'sum',
+                    batch_size: int | None = None) -> jax.Array:
+  """`weight` times the real batch's negative log-likelihood, reduced like
+  `reinforce_loss` (so a real token weighs as a sampled token of advantage
+  `weight`): the maximum-likelihood term of GAN training mixed with MLE, as
+  in LeakGAN's interleaved training (Guo et al., AAAI 2018) or MaliGAN's
+  MLE-normalised objective (Che et al. 2017). `log_probs` are 0 past PAD."""
+  return weight * _reduce(-log_probs.sum(), log_probs.shape, reduction, batch_size)
+
+
 # ----------------------------------------------------------------------------
 # Beyond the paper: options of the generator's policy-gradient update, each
 # off by default. Their batch statistics are sums over rows, which the update

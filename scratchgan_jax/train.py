@@ -260,7 +260,7 @@ def _disc_update(setup: Setup, mesh, disc_params, disc_opt_state, real, fake, ke
 
 
 def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
-                baseline, key, fake=None, batch_size=None, lr_scale=None):
+                baseline, key, fake=None, batch_size=None, lr_scale=None, real=None):
   cfg = setup.cfg
   C = setup.grad_chunks
   k_sample, k_disc, k_gen = _subkeys(key)
@@ -317,7 +317,7 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     old_lp = jnp.zeros_like(returns)
 
   def chunk_loss(gp, chunk, extras):
-    fake_c, returns_c, old_c, mask_c = chunk
+    fake_c, returns_c, old_c, mask_c = chunk[:4]
     key, b, tot, sc = extras
     if cfg.entropy_bonus:
       lp, ent = setup.gen.log_prob_entropy(gp, fake_c, key, True)
@@ -333,9 +333,16 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     if cfg.entropy_bonus:
       pg = pg + losses.entropy_bonus_loss(ent, cfg.entropy_bonus, cfg.gen_loss_reduction,
                                           batch_size=B)
-    return pg, jnp.stack([pg, -lp.sum(), n_clip, ent.sum()])
+    aux = [-lp.sum(), n_clip, ent.sum()]
+    if cfg.mle_weight:  # the real rows' own dropout key
+      real_lp = setup.gen.log_prob(gp, chunk[4], jax.random.fold_in(key, 1), True)
+      pg = pg + losses.hybrid_mle_loss(real_lp, cfg.mle_weight, cfg.gen_loss_reduction,
+                                       batch_size=B)
+      aux.append(-real_lp.sum())
+    return pg, jnp.stack([pg] + aux)
 
-  chunks = tuple(parallel.chunk(x, C) for x in (fake, returns, old_lp, mask))
+  with_real = (real,) if cfg.mle_weight else ()
+  chunks = tuple(parallel.chunk(x, C) for x in (fake, returns, old_lp, mask) + with_real)
   extras = (k_gen, baseline, totals, scale)
   clip_frac = []
   for k in range(K):
@@ -362,6 +369,9 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     metrics['gen_lr_scale'] = lr_scale
   if cfg.entropy_bonus:  # mean entropy per generated token, in nats
     metrics['gen_entropy'] = first_aux[3] / n_tok
+  if cfg.mle_weight:  # teacher-forced NLL per real token, before the update
+    n_real = jnp.maximum(models.sequence_mask(real, setup.eos).sum(), 1)
+    metrics['real_nll'] = first_aux[4] / n_real
   if K > 1:  # share of tokens whose ratio was clipped, over the later updates
     metrics['ppo_clip_frac'] = sum(clip_frac) / (len(clip_frac) * n_tok)
   return gen_params, gen_opt_state, baseline, metrics
@@ -403,7 +413,7 @@ def gan_update(setup: Setup, state: TrainState, batch: data_lib.Batch, mesh=None
       fake = drawn[cfg.num_disc_updates - 1] if cfg.reuse_samples else drawn[-1]
     gp, g_opt, baseline, metrics_g = _gen_update(
         setup, mesh, gp, g_opt, dp, baseline, g_keys[i], fake=fake, batch_size=B,
-        lr_scale=lr_scale)
+        lr_scale=lr_scale, real=real)
     metrics.update(metrics_g)
   new_state = TrainState(state.step + 1, state.rng, gp, dp, g_opt, d_opt, baseline,
                          update_ema(state.gen_ema, gp, cfg.gen_ema))

@@ -166,7 +166,7 @@ def test_one_update_per_batch_is_the_papers_step_and_more_updates_move_further(t
 @pytest.mark.parametrize('options', [
     dict(baseline_type='position', gen_updates_per_batch=2, entropy_bonus=0.05),
     dict(baseline_type='loo', normalize_advantages=True),
-    dict(baseline_type='prefix', reward_type='log')])
+    dict(baseline_type='prefix', reward_type='log', mle_weight=0.5)])
 def test_options_are_independent_of_the_chunk_count(tiny_corpus, options):
   """The batch sums behind the new baselines and the normalisation go
   through per-chunk programs and fixed-order chunk sums: 1 and 4 chunks agree
@@ -200,6 +200,47 @@ def test_options_are_rejected_for_mle_and_out_of_range(tiny_corpus):
   for bad in (1.0, -0.1):
     with pytest.raises(ConfigError, match='gen_ema'):
       tiny_config(*tiny_corpus, gen_ema=bad)
+  with pytest.raises(ConfigError, match='objective=gan only'):
+    tiny_config(*tiny_corpus, objective='mle', mle_weight=0.1)
+  with pytest.raises(ConfigError, match='mle_weight must be >= 0'):
+    tiny_config(*tiny_corpus, mle_weight=-0.1)
+
+
+def test_hybrid_mle_term_is_the_real_batchs_nll_reduced_like_reinforce():
+  rng = np.random.default_rng(0)
+  lp = -rng.random((4, 6)) * np.array([[1] * 6, [1] * 3 + [0] * 3, [1] * 6, [1] + [0] * 5])
+  want = 0.3 * sum(-lp[i, t] for i in range(4) for t in range(6)) / 4
+  got = losses.hybrid_mle_loss(jnp.asarray(lp), 0.3, 'sum')
+  np.testing.assert_allclose(float(got), want, rtol=1e-6)
+  want_mean = 0.3 * sum(-lp[i, t] for i in range(4) for t in range(6)) / 24
+  np.testing.assert_allclose(float(losses.hybrid_mle_loss(jnp.asarray(lp), 0.3, 'mean')),
+                             want_mean, rtol=1e-6)
+  # A chunk divides by the whole batch, as REINFORCE's does.
+  np.testing.assert_allclose(float(losses.hybrid_mle_loss(jnp.asarray(lp[:2]), 0.3, 'sum',
+                                                          batch_size=4)),
+                             0.3 * -lp[:2].sum() / 4, rtol=1e-6)
+
+
+def test_an_overwhelming_mle_weight_makes_the_generators_step_the_mle_step(tiny_corpus):
+  """The hybrid's MLE term is taken on the step's real batch: with a weight
+  that drowns the REINFORCE term, the generator's first Adam step (about
+  -lr * sign(gradient)) is the MLE objective's step on the same batch with
+  the same optimiser, and the logged real-batch NLL is MLE's training NLL."""
+  base = tiny_config(*tiny_corpus, l2_gen=0.0, gen_lr=1e-3, gen_beta1=0.5)
+  s0, plain, m_plain = _step(base)
+  _, hybrid, m = _step(base.replace(mle_weight=1e5))
+  _, mle, m_mle = _step(base.replace(objective='mle'))
+  np.testing.assert_allclose(float(m['real_nll']), float(m_mle['train_nll']), rtol=1e-5)
+  for x, y in zip(jax.tree.leaves(plain.disc_params), jax.tree.leaves(hybrid.disc_params)):
+    np.testing.assert_array_equal(x, y)  # the discriminator's update comes first
+  agree = total = 0
+  for a, h, ml in zip(jax.tree.leaves(s0.gen_params), jax.tree.leaves(hybrid.gen_params),
+                      jax.tree.leaves(mle.gen_params)):
+    moved = np.abs(ml - a) > 1e-4  # the entries that MLE's gradient reaches
+    agree += (np.sign(h - a)[moved] == np.sign(ml - a)[moved]).sum()
+    total += moved.sum()
+  assert total > 1000 and agree / total > 0.99, (agree, total)
+  assert 'real_nll' not in m_plain
 
 
 def test_step_entropy_is_minus_sum_p_log_p_of_each_step_and_zero_past_pad(tiny_corpus):
