@@ -52,8 +52,8 @@ def test_gan_update_identical_on_2_and_8_devices(one_device, tmp_path, n):
 def test_gan_update_with_the_beyond_paper_options_identical_on_1_and_8_devices(tmp_path,
                                                                                options):
   """Their batch statistics (per-position and leave-one-out totals, advantage
-  moments, the prefix baseline's shaped returns, the entropy bonus) and the
-  extra clipped updates keep the bit-for-bit device-count
+  moments, the prefix baseline's shaped returns, the entropy bonus, the MLE
+  term's real rows) and the extra clipped updates keep the bit-for-bit device-count
   invariance. (Measured, not tested: leave-one-out together with normalised
   advantages agrees across device counts to float rounding only.)"""
   outs = []

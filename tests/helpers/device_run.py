@@ -6,7 +6,8 @@ objective `gan+options`: the GAN with the beyond-the-paper options on
 (per-position baseline, normalised advantages, two clipped updates per batch,
 the generator's moving average);
 `gan+loo`: with the leave-one-out baseline; `gan+prefix`: with the prefix
-baseline, log-D rewards and an entropy bonus.
+baseline, log-D rewards, an entropy bonus, the MLE term on the real batch and a
+PPMI embedding part.
 
 Writes the final parameters (flattened) to OUT.npz.
 """
@@ -36,7 +37,8 @@ def main():
                                    gen_updates_per_batch=2, gen_ema=0.9),
                'gan+loo': dict(baseline_type='loo'),
                'gan+prefix': dict(baseline_type='prefix', reward_type='log',
-                                  entropy_bonus=0.05)}[objective]
+                                  entropy_bonus=0.05, mle_weight=0.5,
+                                  ppmi_embedding_size=4)}[objective]
     objective = 'gan'
   assert len(jax.devices()) == n, jax.devices()
   tmp = out + '.txt'
