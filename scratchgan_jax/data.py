@@ -466,8 +466,9 @@ def ppmi_embeddings(sequences: np.ndarray, lengths: np.ndarray, vocab_size: int,
   embeddings"), factorised by a truncated SVD; the vectors are U_d sqrt(S_d)
   (their eigenvalue weighting p = 0.5), scaled so that the entries' root mean
   square is `rms` (by default GloVe's standard deviation, 0.3836; a run uses
-  the scale of its trainable part's Glorot init, `pretrained_embeddings`). The SVD is randomized (Halko, Martinsson & Tropp 2011) with a fixed
-  seed, so the same data gives the same vectors. Words that never occur get
+  the scale of its trainable part's Glorot init, `pretrained_embeddings`).
+  The SVD is randomized (Halko, Martinsson & Tropp 2011) with a fixed seed, so
+  the same data gives the same vectors. Words that never occur get
   zero rows. Needs a dense [V, V] float32 matrix (1.6 GB at V = 20,000).
   """
   if dim <= 0:
@@ -583,7 +584,8 @@ def pretrained_embeddings(cfg, dataset) -> np.ndarray | None:
   training data (`--ppmi_embedding_size`), or none.
 
   PPMI vectors come at the scale of the trainable part's Glorot init (its
-  standard deviation sqrt(2 / (V + M))), which stays Glorot beside them. At
+  standard deviation sqrt(2 / (V + M)); with no trainable part, M = the PPMI
+  width), which stays Glorot beside them. At
   GloVe's scale for both parts (the original's choice for GloVe), one
   EMNLP2017 run never learnt to end a sentence in 900 steps, its samples' NLL
   swinging between 0.4 and 7.7 nats
