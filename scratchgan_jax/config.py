@@ -164,6 +164,12 @@ class Config:
                             'loss: minus this times the exact entropy of each '
                             "step's distribution, reduced like the REINFORCE "
                             'loss (0: none, the paper).')
+  reward_candidates: int = _f(0, 'Beyond the paper: at each step the discriminator also '
+                              "scores the generator's k most likely tokens in place of the "
+                              "sampled one, and the immediate reward's part of the gradient "
+                              'is summed over them (plus the sampled token where it is not '
+                              'one of them); the rest of the return, gamma R_{t+1}, goes '
+                              'through REINFORCE as before. 0: off, the paper.')
   mle_weight: float = _f(0.0, 'Beyond the paper and no longer from scratch: add this '
                          "times the teacher-forced NLL of the step's real batch to the "
                          'generator loss, reduced like the REINFORCE loss (summed over '
@@ -368,6 +374,12 @@ class Config:
     for name in ('l2_gen', 'l2_disc', 'entropy_bonus', 'mle_weight'):
       if getattr(self, name) < 0:
         raise ConfigError(f'--{name} must be >= 0')
+    if self.reward_candidates < 0:
+      raise ConfigError(f'--reward_candidates={self.reward_candidates}: must be >= 0')
+    if self.reward_candidates and (self.gen_updates_per_batch > 1
+                                   or self.normalize_advantages):
+      raise ConfigError('--reward_candidates does not combine with '
+                        '--gen_updates_per_batch > 1 or --normalize_advantages')
     if not 0.0 < self.ppo_clip < 1.0:
       raise ConfigError(f'--ppo_clip={self.ppo_clip}: must be in (0, 1)')
     if not 0.0 <= self.gen_ema < 1.0:
@@ -384,10 +396,10 @@ class Config:
                                     self.normalize_advantages or
                                     self.gen_updates_per_batch > 1 or
                                     self.disc_skip_margin or self.entropy_bonus
-                                    or self.mle_weight):
+                                    or self.mle_weight or self.reward_candidates):
       raise ConfigError('--baseline_type/--reward_type/--normalize_advantages/'
                         '--gen_updates_per_batch/--disc_skip_margin/--entropy_bonus/'
-                        '--mle_weight apply to --objective=gan only')
+                        '--mle_weight/--reward_candidates apply to --objective=gan only')
     sel = self.effective_selection_metric
     if sel == 'nll_oracle' and not self.is_oracle:
       raise ConfigError('--selection_metric=nll_oracle needs --dataset=oracle')

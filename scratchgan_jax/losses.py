@@ -99,6 +99,47 @@ def reinforce_loss(log_probs: jax.Array, returns: jax.Array, baseline: jax.Array
   return _reduce(total, log_probs.shape, reduction, batch_size)
 
 
+def candidate_policy_loss(log_probs: jax.Array, token_log_probs: jax.Array,
+                          sequence: jax.Array, mask: jax.Array, future_advantages: jax.Array,
+                          token_rewards: jax.Array, candidates: jax.Array,
+                          candidate_rewards: jax.Array, reduction: str = 'sum',
+                          batch_size: int | None = None):
+  """REINFORCE with the immediate reward's term summed over k candidate tokens.
+
+  The return of a sampled token splits as R_t = r_t + gamma R_{t+1}. Its
+  immediate part, E_{v ~ p(.|x_<t)}[r(x_<t, v)], is known for every v the
+  discriminator scores (`candidate_rewards` [B, T, k] for the token ids
+  `candidates` [B, T, k], a set S_t chosen from x_<t alone, e.g. the
+  generator's k most likely tokens). Its gradient is taken as a sum over S_t
+  plus the sampled token where it falls outside S_t (the sum-and-sample
+  estimator: Liu et al., "Rao-Blackwellized stochastic gradients for discrete
+  distributions", ICML 2019; all-action policy gradients: Ciosek & Whiteson,
+  "Expected policy gradients", AAAI 2018):
+
+    sum_{v in S_t} grad p(v) (r(v) - c_t) + [x_t not in S_t] grad log p(x_t) (r_t - c_t),
+
+  unbiased for any c_t that depends on x_<t only; here the mean candidate
+  reward under p renormalised on S_t. The rest of the return goes through the
+  usual estimator: grad log p(x_t) times `future_advantages` [B, T] (gamma
+  R_{t+1} minus a baseline of x_<t). With S_t the whole vocabulary and
+  gamma = 0 the gradient is exact.
+
+  log_probs [B, T, V] (log p(. | x_<t), differentiable); token_log_probs
+  [B, T] (log p(x_t | x_<t), 0 past the end); token_rewards [B, T] r_t of the
+  sampled tokens; mask [B, T]. Reduced like `reinforce_loss`. Returns (loss,
+  [B, T] whether x_t was a candidate).
+  """
+  sg = jax.lax.stop_gradient
+  p_cand = jnp.exp(jnp.take_along_axis(log_probs, candidates, axis=-1))  # [B, T, k]
+  weights = sg(p_cand)
+  control = (weights * candidate_rewards).sum(-1) / jnp.maximum(weights.sum(-1), 1e-30)
+  in_set = (candidates == sequence[..., None]).any(-1)
+  advantage = future_advantages + jnp.where(in_set, 0.0, token_rewards - control)
+  exact = (p_cand * sg(candidate_rewards - control[..., None])).sum(-1)
+  total = -((sg(advantage) * token_log_probs).sum() + (mask * exact).sum())
+  return _reduce(total, token_log_probs.shape, reduction, batch_size), in_set
+
+
 def mle_loss(log_probs: jax.Array, num_tokens: jax.Array) -> jax.Array:
   """Negative log-likelihood per valid token (teacher forcing)."""
   return -log_probs.sum() / jnp.maximum(num_tokens, 1)

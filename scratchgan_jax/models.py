@@ -194,8 +194,9 @@ class LSTMStack(hk.Module):
 
     return step
 
-  def unroll(self, x: jax.Array, dtype=jnp.float32) -> jax.Array:
-    """x [B, T, I] -> concatenated outputs [B, T, L*H] (teacher forcing)."""
+  def unroll(self, x: jax.Array, dtype=jnp.float32, with_cells: bool = False):
+    """x [B, T, I] -> concatenated outputs [B, T, L*H] (teacher forcing);
+    with `with_cells`, (outputs, cells), the cells concatenated the same way."""
     B, T, I = x.shape
     ws = self._weights(I)
     # Hoisted: one [B*T, I] x [I, 4H*L] matmul for every layer's input term.
@@ -213,10 +214,45 @@ class LSTMStack(hk.Module):
         new_state.append((h, c))
         outs.append(h)
         below = h
-      return tuple(new_state), jnp.concatenate(outs, -1)
+      out = jnp.concatenate(outs, -1)
+      if with_cells:
+        out = (out, jnp.concatenate([c for _, c in new_state], -1))
+      return tuple(new_state), out
 
     _, outs = hk.scan(body, self.initial_state(B), xg_all)
+    if with_cells:
+      return tuple(jnp.swapaxes(o, 0, 1) for o in outs)
     return jnp.swapaxes(outs, 0, 1)
+
+  def step_candidates(self, table: jax.Array, pos: jax.Array, candidates: jax.Array,
+                      h_prev: jax.Array, c_prev: jax.Array, dtype=jnp.float32) -> jax.Array:
+    """Step t of the stack for each of k candidate inputs at every position.
+
+    The input at (b, t) for candidate j is table[candidates[b, t, j]] + pos[t]
+    (table [V, I], pos [T, I]); the state is the one after step t - 1 of a
+    teacher-forced pass (h_prev, c_prev [B, T, L*H], layers concatenated,
+    zeros at t = 0). Returns the concatenated outputs [B, T, k, L*H]: what
+    `unroll` would output at t had x_t been each candidate. The input terms
+    are gathered from the projected table, so the cost per candidate is the
+    cell's elementwise work (plus, above layer 0, the product with the layer
+    below's candidate output).
+    """
+    ws = self._weights(table.shape[1])
+    H, outs, below = self.hidden, [], None
+    for l, w in enumerate(ws):
+      wx = w['wx'].astype(dtype)
+      xg = ((table.astype(dtype) @ wx).astype(jnp.float32)[candidates]
+            + (pos.astype(dtype) @ wx).astype(jnp.float32)[None, :, None])
+      h = h_prev[..., l * H:(l + 1) * H]
+      c = c_prev[..., l * H:(l + 1) * H][..., None, :]
+      u = w['u'].astype(jnp.float32)
+      rec = (h.astype(jnp.float32) @ u[-H:])[..., None, :]  # the same for every candidate
+      if below is not None:
+        rec = rec + below @ u[:H]
+      h, _ = self._cell(w, xg + rec, c)
+      outs.append(h)
+      below = h
+    return jnp.concatenate(outs, -1)
 
 
 def take_token(lp: jax.Array, tokens: jax.Array) -> jax.Array:
@@ -362,6 +398,11 @@ class Generator(hk.Module):
     lp = jax.nn.log_softmax(logits, axis=-1)
     return take_token(lp, sequence) * sequence_mask(sequence, self.eos)
 
+  def log_softmax(self, sequence: jax.Array, is_training: bool = False) -> jax.Array:
+    """Teacher-forced log p(. | x_<t) over the whole vocabulary [B, T, V]
+    (not masked)."""
+    return jax.nn.log_softmax(self.logits(sequence, is_training), axis=-1)
+
   def log_prob_entropy(self, sequence: jax.Array, is_training: bool = False):
     """(log p(x_t | x_<t), H(p(. | x_<t))) [B, T] each, from one teacher-forced
     pass; both zero past the first PAD. H is the exact entropy of the step's
@@ -417,6 +458,7 @@ class GeneratorFns(NamedTuple):
   logits(params, sequence) -> [B,T,V]
   log_prob_entropy(params, sequence, rng=None, is_training=False) -> ([B,T], [B,T])
   features(params, sequence) -> [B,T,L*H] (the LSTM outputs that give step t's logits)
+  log_softmax(params, sequence, rng=None, is_training=False) -> [B,T,V]
   """
   init: Callable
   sample: Callable
@@ -424,6 +466,7 @@ class GeneratorFns(NamedTuple):
   logits: Callable
   log_prob_entropy: Callable
   features: Callable
+  log_softmax: Callable
 
 
 def make_generator(vocab_size: int, max_length: int, **module_kwargs) -> GeneratorFns:
@@ -437,11 +480,12 @@ def make_generator(vocab_size: int, max_length: int, **module_kwargs) -> Generat
     def init(sequence):
       return g.log_prob(sequence)
 
-    return init, (g.sample, g.log_prob, g.logits, g.log_prob_entropy, g.features)
+    return init, (g.sample, g.log_prob, g.logits, g.log_prob_entropy, g.features,
+                  g.log_softmax)
 
   t = hk.multi_transform(f)
   (sample_apply, log_prob_apply, logits_apply, log_prob_entropy_apply,
-   features_apply) = t.apply
+   features_apply, log_softmax_apply) = t.apply
   dummy = jnp.zeros((1, max_length), jnp.int32)
 
   def init(rng):
@@ -467,7 +511,11 @@ def make_generator(vocab_size: int, max_length: int, **module_kwargs) -> Generat
   def features(params, sequence):
     return features_apply(params, None, sequence)
 
-  return GeneratorFns(init, sample, log_prob, logits, log_prob_entropy, features)
+  def log_softmax(params, sequence, rng=None, is_training: bool = False):
+    return log_softmax_apply(params, rng, sequence, is_training)
+
+  return GeneratorFns(init, sample, log_prob, logits, log_prob_entropy, features,
+                      log_softmax)
 
 
 # ----------------------------------------------------------------------------
@@ -500,7 +548,11 @@ class Discriminator(hk.Module):
     self.dtype = compute_dtype
     self.core = LSTMStack(feature_size, num_layers, layer_norm, name='lstm')
 
-  def __call__(self, sequence: jax.Array, is_training: bool = True) -> jax.Array:
+  def __call__(self, sequence: jax.Array, is_training: bool = True,
+               candidates: jax.Array | None = None):
+    """Logits [B, T]; with `candidates` [B, T, k] (token ids), also the logit
+    D(x_<t, v) that each candidate v would get at step t in place of x_t
+    ([B, T, k], from the same pass and dropout mask; 0 at masked steps)."""
     B, T = sequence.shape
     E = _embedding_matrix(self.vocab_size, self.m, self.pretrained,
                           self.train_pretrained, self.glorot_trainable)
@@ -514,18 +566,30 @@ class Discriminator(hk.Module):
     # projected before the gather (cheaper, and shard-size independent).
     dt = self.dtype
     w_e, w_p = w[:E.shape[1]].astype(dt), w[E.shape[1]:].astype(dt)
-    x = (E.astype(dt) @ w_e)[sequence] + (pos.astype(dt) @ w_p)[None] + b.astype(dt)
-    outputs = self.core.unroll(x, self.dtype)
+    table, pos_w = E.astype(dt) @ w_e, pos.astype(dt) @ w_p
+    x = table[sequence] + pos_w[None] + b.astype(dt)
+    if candidates is None:
+      outputs = self.core.unroll(x, self.dtype)
+    else:
+      outputs, cells = self.core.unroll(x, self.dtype, with_cells=True)
     F = outputs.shape[-1]
     wo = hk.get_parameter('out_w', (F, 1),
                           init=hk.initializers.TruncatedNormal(1.0 / math.sqrt(F)))
     bo = hk.get_parameter('out_b', (1,), init=jnp.zeros)
-    logits = (outputs.astype(jnp.float32) @ wo + bo)[..., 0]
-    return logits * sequence_mask(sequence, self.eos)
+    mask = sequence_mask(sequence, self.eos)
+    logits = (outputs.astype(jnp.float32) @ wo + bo)[..., 0] * mask
+    if candidates is None:
+      return logits
+    shift = lambda a: jnp.pad(a[:, :-1], ((0, 0), (1, 0), (0, 0)))  # state after t - 1
+    cand_out = self.core.step_candidates(table, pos_w + b.astype(dt), candidates, shift(outputs),
+                                         shift(cells), self.dtype)
+    cand_logits = (cand_out.astype(jnp.float32) @ wo + bo)[..., 0] * mask[..., None]
+    return logits, cand_logits
 
 
 class DiscriminatorFns(NamedTuple):
-  """init(rng) -> params;  apply(params, rng, sequence, is_training=True) -> [B,T]."""
+  """init(rng) -> params;  apply(params, rng, sequence, is_training=True) -> [B,T];
+  apply(..., candidates=[B,T,k]) -> ([B,T], [B,T,k]) (`Discriminator.__call__`)."""
   init: Callable
   apply: Callable
 
@@ -535,8 +599,9 @@ def make_discriminator(vocab_size: int, max_length: int,
   """Pure functions of a `Discriminator(vocab_size, max_length, **module_kwargs)`
   (its keyword arguments and their defaults are the module's)."""
 
-  def fwd(sequence, is_training=True):
-    return Discriminator(vocab_size, max_length, **module_kwargs)(sequence, is_training)
+  def fwd(sequence, is_training=True, candidates=None):
+    return Discriminator(vocab_size, max_length, **module_kwargs)(sequence, is_training,
+                                                                   candidates)
 
   t = hk.transform(fwd)
   dummy = jnp.zeros((1, max_length), jnp.int32)
@@ -544,8 +609,8 @@ def make_discriminator(vocab_size: int, max_length: int,
   def init(rng):
     return t.init(rng, dummy, False)
 
-  def apply(params, rng, sequence, is_training: bool = True):
-    return t.apply(params, rng, sequence, is_training)
+  def apply(params, rng, sequence, is_training: bool = True, candidates=None):
+    return t.apply(params, rng, sequence, is_training, candidates)
 
   return DiscriminatorFns(init, apply)
 

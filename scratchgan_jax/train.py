@@ -283,6 +283,14 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     # The prefix's predicted return is subtracted first; the per-position
     # baseline below then works on what is left (the same code as `position`).
     returns = returns - losses.prefix_value(rewards, cfg.gamma)
+  n_cand = min(cfg.reward_candidates, setup.vocab_size)
+  if n_cand:
+    # r_t goes to the candidates' term (losses.candidate_policy_loss); the
+    # baselines below work on the rest, gamma R_{t+1} (for `prefix`, minus
+    # its prediction from the prefix: the prefix value without r_{t-1}).
+    returns = returns - rewards
+    if cfg.baseline_type == 'prefix':
+      returns = returns + jnp.pad(rewards[:, :-1], ((0, 0), (1, 0)))
 
   # The baseline, and the batch statistics the advantage options need. The
   # advantage itself is computed inside each chunk's program (`advantage`).
@@ -317,33 +325,50 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     old_lp = jnp.zeros_like(returns)
 
   def chunk_loss(gp, chunk, extras):
-    fake_c, returns_c, old_c, mask_c = chunk[:4]
-    key, b, tot, sc = extras
-    if cfg.entropy_bonus:
-      lp, ent = setup.gen.log_prob_entropy(gp, fake_c, key, True)
-    else:
-      lp, ent = setup.gen.log_prob(gp, fake_c, key, True), jnp.zeros(())
+    fake_c, returns_c, old_c, mask_c, rewards_c = chunk[:5]
+    key, b, tot, sc, dp, k_d = extras
     adv = advantage(returns_c, mask_c, b, tot, sc)
-    if K == 1:  # the paper's REINFORCE loss
-      pg = losses.reinforce_loss(lp, adv, 0.0, cfg.gen_loss_reduction, batch_size=B)
-      n_clip = jnp.zeros(())
+    n_clip = n_in = jnp.zeros(())
+    if n_cand:  # the immediate reward summed over candidate tokens
+      lp_all = setup.gen.log_softmax(gp, fake_c, key, True)
+      lp = models.take_token(lp_all, fake_c) * mask_c
+      ent = (-(jnp.exp(lp_all) * lp_all).sum(-1) * mask_c if cfg.entropy_bonus
+             else jnp.zeros(()))
+      # The generator's n_cand most likely tokens at each step (a function of
+      # x_<t), scored by the discriminator with the reward pass's dropout mask.
+      cand = jax.lax.top_k(jax.lax.stop_gradient(lp_all), n_cand)[1]
+      _, cand_logits = setup.disc.apply(dp, k_d, fake_c, True, cand)
+      cand_r = jax.lax.stop_gradient(losses.rewards_from_logits(
+          cand_logits, cfg.reward_type, jnp.broadcast_to(mask_c[..., None], cand.shape)))
+      pg, in_set = losses.candidate_policy_loss(lp_all, lp, fake_c, mask_c, adv, rewards_c,
+                                                cand, cand_r, cfg.gen_loss_reduction,
+                                                batch_size=B)
+      n_in = (in_set * mask_c).sum()
     else:
-      pg, n_clip = losses.clipped_surrogate_loss(lp, old_c, adv, mask_c, cfg.ppo_clip,
-                                                 cfg.gen_loss_reduction, batch_size=B)
+      if cfg.entropy_bonus:
+        lp, ent = setup.gen.log_prob_entropy(gp, fake_c, key, True)
+      else:
+        lp, ent = setup.gen.log_prob(gp, fake_c, key, True), jnp.zeros(())
+      if K == 1:  # the paper's REINFORCE loss
+        pg = losses.reinforce_loss(lp, adv, 0.0, cfg.gen_loss_reduction, batch_size=B)
+      else:
+        pg, n_clip = losses.clipped_surrogate_loss(lp, old_c, adv, mask_c, cfg.ppo_clip,
+                                                   cfg.gen_loss_reduction, batch_size=B)
     if cfg.entropy_bonus:
       pg = pg + losses.entropy_bonus_loss(ent, cfg.entropy_bonus, cfg.gen_loss_reduction,
                                           batch_size=B)
-    aux = [-lp.sum(), n_clip, ent.sum()]
+    aux = [-lp.sum(), n_clip, ent.sum(), n_in]
     if cfg.mle_weight:  # the real rows' own dropout key
-      real_lp = setup.gen.log_prob(gp, chunk[4], jax.random.fold_in(key, 1), True)
+      real_lp = setup.gen.log_prob(gp, chunk[5], jax.random.fold_in(key, 1), True)
       pg = pg + losses.hybrid_mle_loss(real_lp, cfg.mle_weight, cfg.gen_loss_reduction,
                                        batch_size=B)
       aux.append(-real_lp.sum())
     return pg, jnp.stack([pg] + aux)
 
   with_real = (real,) if cfg.mle_weight else ()
-  chunks = tuple(parallel.chunk(x, C) for x in (fake, returns, old_lp, mask) + with_real)
-  extras = (k_gen, baseline, totals, scale)
+  chunks = tuple(parallel.chunk(x, C)
+                 for x in (fake, returns, old_lp, mask, rewards) + with_real)
+  extras = (k_gen, baseline, totals, scale, disc_params if n_cand else None, k_disc)
   clip_frac = []
   for k in range(K):
     grads, aux = parallel.chunked_grad(chunk_loss, gen_params, chunks, extras, mesh)
@@ -371,7 +396,9 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     metrics['gen_entropy'] = first_aux[3] / n_tok
   if cfg.mle_weight:  # teacher-forced NLL per real token, before the update
     n_real = jnp.maximum(models.sequence_mask(real, setup.eos).sum(), 1)
-    metrics['real_nll'] = first_aux[4] / n_real
+    metrics['real_nll'] = first_aux[5] / n_real
+  if n_cand:  # share of the sampled tokens that were among the candidates
+    metrics['candidate_share'] = first_aux[4] / n_tok
   if K > 1:  # share of tokens whose ratio was clipped, over the later updates
     metrics['ppo_clip_frac'] = sum(clip_frac) / (len(clip_frac) * n_tok)
   return gen_params, gen_opt_state, baseline, metrics

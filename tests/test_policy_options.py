@@ -166,7 +166,7 @@ def test_one_update_per_batch_is_the_papers_step_and_more_updates_move_further(t
 @pytest.mark.parametrize('options', [
     dict(baseline_type='position', gen_updates_per_batch=2, entropy_bonus=0.05),
     dict(baseline_type='loo', normalize_advantages=True),
-    dict(baseline_type='prefix', reward_type='log', mle_weight=0.5)])
+    dict(baseline_type='prefix', reward_type='log', mle_weight=0.5, reward_candidates=3)])
 def test_options_are_independent_of_the_chunk_count(tiny_corpus, options):
   """The batch sums behind the new baselines and the normalisation go
   through per-chunk programs and fixed-order chunk sums: 1 and 4 chunks agree
@@ -484,3 +484,106 @@ def test_early_batch_size_needs_its_steps_and_a_valid_size(tiny_corpus):
     tiny_config(*tiny_corpus, early_batch_size=-4, early_batch_steps=2)
   with pytest.raises(ConfigError, match='early_batch_size=6 is not divisible'):
     tiny_config(*tiny_corpus, grad_chunks=4, early_batch_size=6, early_batch_steps=2)
+
+
+def test_discriminator_scores_each_candidate_as_if_it_stood_at_its_step():
+  """The candidates' logits from one pass equal the logits of the sequences
+  with x_t replaced by each candidate (at step t), for a 2-layer stack with
+  layer norm and the same dropout mask; 0 at masked steps."""
+  from scratchgan_jax import models
+  V, T, k = 11, 6, 4
+  disc = models.make_discriminator(V, T, feature_size=8, num_layers=2,
+                                   trainable_embedding_size=5, dropout=0.3)
+  params = disc.init(jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  seq = rng.integers(1, V, size=(3, T)).astype(np.int32)
+  seq[1, 3:] = 0  # ends at step 3 (its first PAD is scored, the rest masked)
+  cand = rng.integers(0, V, size=(3, T, k)).astype(np.int32)
+  key = jax.random.PRNGKey(7)
+  logits, got = disc.apply(params, key, jnp.asarray(seq), True, jnp.asarray(cand))
+  np.testing.assert_allclose(logits, disc.apply(params, key, jnp.asarray(seq), True),
+                             rtol=1e-5, atol=1e-6)
+  got = np.asarray(got)
+  mask = np.asarray(models.sequence_mask(jnp.asarray(seq)))
+  for b in range(3):
+    for t in range(T):
+      for j in range(k):
+        if not mask[b, t]:
+          assert got[b, t, j] == 0.0
+          continue
+        alt = seq[b].copy()
+        alt[t] = cand[b, t, j]
+        want = disc.apply(params, key, jnp.asarray(alt[None]), True)[0, t]
+        np.testing.assert_allclose(got[b, t, j], want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('k', [1, 2, 3])
+def test_candidate_policy_gradient_is_unbiased_by_enumeration(k):
+  """On a two-step tabular policy over three tokens, the estimator's gradient
+  averaged over every sequence (weighted by its probability) is REINFORCE's
+  expected gradient, sum_t E[grad log p(x_t) R_t], for any candidate-set size
+  and any baseline of the prefix; with every token a candidate, gamma = 0
+  and no baseline, each sequence's gradient of the first step is already
+  the exact one."""
+  V, T = 3, 2
+  rng = np.random.default_rng(k)
+  theta = {'t0': jnp.asarray(rng.normal(size=V), jnp.float32),
+           't1': jnp.asarray(rng.normal(size=(V, V)), jnp.float32)}
+  r0 = rng.normal(size=V).astype(np.float32)
+  r1 = rng.normal(size=(V, V)).astype(np.float32)
+  seqs = [(a, b) for a in range(V) for b in range(V)]
+
+  def logps(th, a):  # [1, T, V]: log p(. | x_<t)
+    return jnp.stack([jax.nn.log_softmax(th['t0']), jax.nn.log_softmax(th['t1'][a])])[None]
+
+  def token_lp(th, a, b):
+    return jnp.take_along_axis(logps(th, a), jnp.asarray([[[a], [b]]]), -1)[..., 0]
+
+  def reinforce(th, a, b, gamma):
+    returns = jnp.asarray([[r0[a] + gamma * r1[a, b], r1[a, b]]])
+    return losses.reinforce_loss(token_lp(th, a, b), returns, 0.0)
+
+  def estimator(th, a, b, gamma, baselines):
+    lp_all = logps(th, a)
+    cand = jax.lax.top_k(jax.lax.stop_gradient(lp_all), k)[1]
+    cand_r = jnp.stack([jnp.asarray(r0)[cand[0, 0]], jnp.asarray(r1[a])[cand[0, 1]]])[None]
+    future = jnp.asarray([[gamma * r1[a, b] - baselines[0], -baselines[1] * (a + 1)]])
+    loss, _ = losses.candidate_policy_loss(
+        lp_all, token_lp(th, a, b), jnp.asarray([[a, b]]), jnp.ones((1, T)), future,
+        jnp.asarray([[r0[a], r1[a, b]]]), cand, cand_r)
+    return loss
+
+  prob = [float(jnp.exp(token_lp(theta, a, b).sum())) for a, b in seqs]
+  expect = lambda grads: jax.tree.map(lambda *g: sum(w * x for w, x in zip(prob, g)), *grads)
+  for gamma, baselines in ((0.7, (0.4, 0.1)), (0.0, (0.0, 0.3))):
+    want = expect([jax.grad(reinforce)(theta, a, b, gamma) for a, b in seqs])
+    grads = [jax.grad(estimator)(theta, a, b, gamma, baselines) for a, b in seqs]
+    got = expect(grads)
+    for name in theta:
+      np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5)
+  if k == V:
+    for a, b in seqs:
+      g = jax.grad(estimator)(theta, a, b, 0.0, (0.0, 0.0))
+      np.testing.assert_allclose(g['t0'], want['t0'], rtol=1e-4, atol=1e-5)
+    # every sampled token is then a candidate: nothing is left to sampling
+    a, b = seqs[4]
+    _, in_set = losses.candidate_policy_loss(
+        logps(theta, a), token_lp(theta, a, b), jnp.asarray([[a, b]]), jnp.ones((1, T)),
+        jnp.zeros((1, T)), jnp.zeros((1, T)),
+        jnp.broadcast_to(jnp.arange(V), (1, T, V)), jnp.zeros((1, T, V)))
+    assert bool(in_set.all())
+
+
+def test_reward_candidates_train_and_report_their_share(tiny_corpus):
+  cfg = tiny_config(*tiny_corpus, reward_candidates=3, baseline_type='prefix')
+  s0, s1, m = _step(cfg, n=2)
+  assert _changed(s0.gen_params, s1.gen_params)
+  assert 0.0 < float(m['candidate_share']) <= 1.0
+  assert np.isfinite(float(m['gen_loss']))
+  from scratchgan_jax.config import ConfigError
+  with pytest.raises(ConfigError, match='objective=gan only'):
+    tiny_config(*tiny_corpus, objective='mle', reward_candidates=2)
+  with pytest.raises(ConfigError, match='reward_candidates'):
+    tiny_config(*tiny_corpus, reward_candidates=-1)
+  with pytest.raises(ConfigError, match='does not combine'):
+    tiny_config(*tiny_corpus, reward_candidates=2, gen_updates_per_batch=2)

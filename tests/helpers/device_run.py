@@ -38,7 +38,7 @@ def main():
                'gan+loo': dict(baseline_type='loo'),
                'gan+prefix': dict(baseline_type='prefix', reward_type='log',
                                   entropy_bonus=0.05, mle_weight=0.5,
-                                  ppmi_embedding_size=4)}[objective]
+                                  ppmi_embedding_size=4, reward_candidates=3)}[objective]
     objective = 'gan'
   assert len(jax.devices()) == n, jax.devices()
   tmp = out + '.txt'
