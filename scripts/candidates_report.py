@@ -19,6 +19,7 @@ best evaluation in brackets). Writes <out>/<name>.md and <out>/<name>.png
 """
 import argparse
 import glob
+import math
 import os
 import sys
 
@@ -94,7 +95,9 @@ def main(argv=None):
     return [label, len(st), fmt([x['final'] for x in st], d), best,
             fmt([x['second'] for x in st], d2), fmt([x['worst_second'] for x in st], d2),
             fmt([x['step'] for x in st], 0), fmt([x['minutes'] for x in st], 1),
-            fmt([x['d_fake'] for x in st], 2),
+            # '–' for a run without a discriminator (an MLE control)
+            '–' if all(math.isnan(x['d_fake']) for x in st) else fmt([x['d_fake'] for x in st], 2),
+            '–' if all(math.isnan(x['len_lo']) for x in st) else
             f'{min(x["len_lo"] for x in st):.0f}-{max(x["len_hi"] for x in st):.0f}',
             ', '.join(f'`{os.path.relpath(f)}`' for f in files)]
   rows = [row(label, st, files) for label, files, st in table]

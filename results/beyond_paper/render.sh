@@ -48,7 +48,8 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix,gamma=0.5=$B/emnlp2017/gamma0.5_s*_metrics.jsonl" \
   "baseline_type=prefix,ppmi_embedding_size=64, both parts at GloVe's scale (stopped at 900)=$B/emnlp2017/ppmi64_glove_scale_s*_stopped_metrics.jsonl" \
   "baseline_type=prefix,ppmi_embedding_size=64, 2,400 steps=$B/emnlp2017/ppmi64_2400_s*_metrics.jsonl" \
-  "baseline_type=prefix,mle_weight=0.1 (not from scratch)=$B/emnlp2017/mle0.1_s*_metrics.jsonl" > /dev/null
+  "baseline_type=prefix,mle_weight=0.1 (not from scratch)=$B/emnlp2017/mle0.1_s*_metrics.jsonl" \
+  "MLE alone at the GAN's optimiser (objective=mle,gen_lr=3e-4,gen_beta1=0.5), 2,400 steps=$B/emnlp2017/mle_ganopt_2400_s*_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   --title="EMNLP2017 subset at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
   "default (scalar baseline)=results/emnlp2017/gan_metrics.json,results/emnlp2017/gan_seed1_metrics.json,results/emnlp2017/gan_seed2_metrics.json" \
@@ -73,6 +74,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, PPMI embedding part 64, best checkpoint up to step 1,200=$(ls $B/emnlp2017/ppmi64_1200_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, PPMI embedding part 64, 2,400 steps=$(ls $B/emnlp2017/ppmi64_2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline + 0.1 x the real batch's NLL (not from scratch)=$(ls $B/emnlp2017/mle0.1_s*_eval_metrics.json | paste -sd, -)" \
+  "MLE alone at the GAN's optimiser (lr 3e-4, beta1 0.5), 2,400 steps=$(ls $B/emnlp2017/mle_ganopt_2400_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json,results/emnlp2017/mle_seed2_metrics.json" > /dev/null
 $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
   --title="COCO captions: FED[use] on 1,000 samples during training" \
