@@ -95,8 +95,8 @@ def model_flops(p: dict, batch_size: int) -> float:
 
 def measure(preset: dict, batch_size: int, steps: int, grad_chunks: int, mesh,
             compute_dtype: str = 'float32', memory_budget_gb: float = 0.0,
-            warmup: bool = True):
-  cfg = model_config(objective='gan',
+            warmup: bool = True, options: dict | None = None):
+  cfg = model_config(objective='gan', **(options or {}),
                batch_size=batch_size, max_length=preset['max_length'],
                gen_feature_size=preset['gen_feature_size'],
                num_layers_gen=preset['num_layers_gen'],
@@ -336,6 +336,8 @@ def main():
                  help="override the frozen embedding part's width (GloVe or PPMI)")
   p.add_argument('--trainable_embedding_size', type=int, default=-1,
                  help="override the trainable embedding part's width")
+  p.add_argument('--reward_candidates', type=int, default=0,
+                 help='time the step with --reward_candidates=k (0: off, the default)')
   p.add_argument('--auto_chunks', action='store_true',
                  help='automatic microbatching (grad_chunks=0, the default of launch.py)')
   p.add_argument('--memory_budget_gb', type=float, default=0.0,
@@ -378,8 +380,10 @@ def main():
     c = 0 if a.auto_chunks else (b // a.microbatch if a.microbatch else chunks)
     if b % mesh.size or (c and (b % c or c % mesh.size)):
       continue
+    options = {'reward_candidates': a.reward_candidates} if a.reward_candidates else {}
     r = measure(preset, b, a.steps, c, mesh, a.compute_dtype, a.memory_budget_gb,
-                warmup=not a.no_warmup)
+                warmup=not a.no_warmup, options=options)
+    r['reward_candidates'] = a.reward_candidates
     r['warmup'] = not a.no_warmup
     r['timed_steps'] = a.steps
     r['vocab'] = preset['vocab']

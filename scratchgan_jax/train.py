@@ -296,7 +296,10 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   # advantage itself is computed inside each chunk's program (`advantage`).
   totals = scale = None
   if cfg.baseline_type == 'scalar':  # the paper
-    baseline = losses.update_baseline(baseline, mean_return, cfg.baseline_decay)
+    target = mean_return
+    if n_cand:  # the baseline follows what it is subtracted from, gamma R_{t+1}
+      target = parallel.sum_chunks(parallel.chunk(returns, C).sum(axis=(1, 2)), mesh) / (B * T)
+    baseline = losses.update_baseline(baseline, target, cfg.baseline_decay)
   else:
     totals = parallel.batch_sum(lambda r, m, _: losses.position_totals(r, m), (returns, mask),
                          None, C, mesh)
