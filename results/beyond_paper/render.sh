@@ -12,7 +12,8 @@ $PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-upda
   "entropy_bonus=0.01=$B/oracle/entropy0.01_s*_metrics.jsonl" \
   "normalize_advantages=$B/oracle/norm_s*_metrics.jsonl" \
   "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" \
-  "gen_lr=2e-3,gen_beta1=0.9=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" > /dev/null
+  "gen_lr=2e-3,gen_beta1=0.9=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" \
+  "reward_candidates=64=$B/oracle/cand64_s*_metrics.jsonl" > /dev/null
 # The learning-rate decay against default runs of the same seeds on the same machine (the
 # two share every bit up to the decay's start, step 500), one row per seed.
 $PY scripts/candidates_report.py --out=$B/oracle --name=lr_decay --per_seed --digits=3 \
@@ -49,6 +50,7 @@ $PY scripts/candidates_report.py --out=$B/emnlp2017 --metric=fed --second=valid_
   "baseline_type=prefix,ppmi_embedding_size=64, both parts at GloVe's scale (stopped at 900)=$B/emnlp2017/ppmi64_glove_scale_s*_stopped_metrics.jsonl" \
   "baseline_type=prefix,ppmi_embedding_size=64, 2,400 steps=$B/emnlp2017/ppmi64_2400_s*_metrics.jsonl" \
   "baseline_type=prefix,mle_weight=0.1 (not from scratch)=$B/emnlp2017/mle0.1_s*_metrics.jsonl" \
+  "baseline_type=prefix,reward_candidates=16=$B/emnlp2017/cand16_1200_s*_metrics.jsonl" \
   "MLE alone at the GAN's optimiser (objective=mle,gen_lr=3e-4,gen_beta1=0.5), 2,400 steps=$B/emnlp2017/mle_ganopt_2400_s*_metrics.jsonl" > /dev/null
 $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   --title="EMNLP2017 subset at T = 1, 10,000 samples, best checkpoint by FED: the paper's baseline against the prefix baseline" \
@@ -73,6 +75,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, gamma 0.5=$(ls $B/emnlp2017/gamma0.5_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, PPMI embedding part 64, best checkpoint up to step 1,200=$(ls $B/emnlp2017/ppmi64_1200_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, PPMI embedding part 64, 2,400 steps=$(ls $B/emnlp2017/ppmi64_2400_s*_eval_metrics.json | paste -sd, -)" \
+  "prefix baseline, the immediate reward summed over the generator's 16 most likely tokens=$(ls $B/emnlp2017/cand16_1200_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline + 0.1 x the real batch's NLL (not from scratch)=$(ls $B/emnlp2017/mle0.1_s*_eval_metrics.json | paste -sd, -)" \
   "MLE alone at the GAN's optimiser (lr 3e-4, beta1 0.5), 2,400 steps=$(ls $B/emnlp2017/mle_ganopt_2400_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json,results/emnlp2017/mle_seed2_metrics.json" > /dev/null
