@@ -77,6 +77,7 @@ $PY scripts/seeds_report.py --out=$B/emnlp2017/prefix_eval.md \
   "prefix baseline, PPMI embedding part 64, 2,400 steps=$(ls $B/emnlp2017/ppmi64_2400_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline, the immediate reward summed over the generator's 16 most likely tokens=$(ls $B/emnlp2017/cand16_1200_s*_eval_metrics.json | paste -sd, -)" \
   "prefix baseline + 0.1 x the real batch's NLL (not from scratch)=$(ls $B/emnlp2017/mle0.1_s*_eval_metrics.json | paste -sd, -)" \
+  "MLE alone at the GAN's optimiser (lr 3e-4, beta1 0.5), its step-1,800 checkpoint=$(ls $B/emnlp2017/mle_ganopt_step1800_s*_eval_metrics.json | paste -sd, -)" \
   "MLE alone at the GAN's optimiser (lr 3e-4, beta1 0.5), 2,400 steps=$(ls $B/emnlp2017/mle_ganopt_2400_s*_eval_metrics.json | paste -sd, -)" \
   "MLE=results/emnlp2017/mle_metrics.json,results/emnlp2017/mle_seed1_metrics.json,results/emnlp2017/mle_seed2_metrics.json" > /dev/null
 $PY scripts/candidates_report.py --out=$B/coco --metric=fed --second=valid_nll \
