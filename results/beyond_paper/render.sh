@@ -13,7 +13,8 @@ $PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-upda
   "normalize_advantages=$B/oracle/norm_s*_metrics.jsonl" \
   "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" \
   "gen_lr=2e-3,gen_beta1=0.9=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" \
-  "reward_candidates=64=$B/oracle/cand64_s*_metrics.jsonl" > /dev/null
+  "reward_candidates=64=$B/oracle/cand64_s*_metrics.jsonl" \
+  "reward_candidates=256=$B/oracle/cand256_s*_metrics.jsonl" > /dev/null
 # The learning-rate decay against default runs of the same seeds on the same machine (the
 # two share every bit up to the decay's start, step 500), one row per seed.
 $PY scripts/candidates_report.py --out=$B/oracle --name=lr_decay --per_seed --digits=3 \
