@@ -255,6 +255,11 @@ class LSTMStack(hk.Module):
     return jnp.concatenate(outs, -1)
 
 
+def step_entropy(lp: jax.Array) -> jax.Array:
+  """-sum_v p(v) log p(v) [...] of log-probabilities lp [..., V], in nats."""
+  return -(jnp.exp(lp) * lp).sum(axis=-1)
+
+
 def take_token(lp: jax.Array, tokens: jax.Array) -> jax.Array:
   """lp[..., tokens] for lp [..., V] and int tokens [...], with a cheap gradient.
 
@@ -409,8 +414,7 @@ class Generator(hk.Module):
     distribution over the whole vocabulary, in nats."""
     lp = jax.nn.log_softmax(self.logits(sequence, is_training), axis=-1)
     mask = sequence_mask(sequence, self.eos)
-    entropy = -(jnp.exp(lp) * lp).sum(axis=-1)
-    return take_token(lp, sequence) * mask, entropy * mask
+    return take_token(lp, sequence) * mask, step_entropy(lp) * mask
 
   def sample(self, keys: jax.Array, batch_size: int, temperature: float = 1.0):
     """Draws `batch_size` sequences per key of `keys` [n], in one pass.

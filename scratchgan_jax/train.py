@@ -335,8 +335,7 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
     if n_cand:  # the immediate reward summed over candidate tokens
       lp_all = setup.gen.log_softmax(gp, fake_c, key, True)
       lp = models.take_token(lp_all, fake_c) * mask_c
-      ent = (-(jnp.exp(lp_all) * lp_all).sum(-1) * mask_c if cfg.entropy_bonus
-             else jnp.zeros(()))
+      ent = models.step_entropy(lp_all) * mask_c if cfg.entropy_bonus else jnp.zeros(())
       # The generator's n_cand most likely tokens at each step (a function of
       # x_<t), scored by the discriminator with the reward pass's dropout mask.
       cand = jax.lax.top_k(jax.lax.stop_gradient(lp_all), n_cand)[1]
