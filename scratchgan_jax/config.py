@@ -150,6 +150,17 @@ class Config:
                         '[-1, 1]) or `log` (log D_t, as MaskGAN: it keeps apart the '
                         'tokens that a winning discriminator scores near 0, which '
                         '2 D_t - 1 bunches near -1).', ('linear', 'log'))
+  reward_source: str = _f('disc', 'Where the per-token rewards come from: `disc` (the '
+                          "discriminator: the method), or, as a diagnostic on the synthetic "
+                          "oracle only, the oracle's exact density in place of a learned "
+                          'discriminator: `oracle_log_ratio` (r_t = log p_oracle(x_t|x_<t) - '
+                          'log p_gen(x_t|x_<t); with --gamma=1 REINFORCE then follows the '
+                          'gradient of KL(gen || oracle)) or `oracle_token_disc` (r_t = '
+                          '2 D*_t - 1 with D*_t = p_oracle / (p_oracle + p_gen) of the token '
+                          "given its prefix: the Bayes-optimal per-token discriminator, in "
+                          "the paper's reward range). The discriminator is still trained and "
+                          'logged. Measures how far the estimator gets with a perfect signal.',
+                          ('disc', 'oracle_log_ratio', 'oracle_token_disc'))
   normalize_advantages: bool = _f(False, 'Divide the advantages (return - '
                                   'baseline) by their standard deviation over '
                                   'the batch, so the generator signal keeps its '
@@ -380,6 +391,14 @@ class Config:
                                    or self.normalize_advantages):
       raise ConfigError('--reward_candidates does not combine with '
                         '--gen_updates_per_batch > 1 or --normalize_advantages')
+    if self.reward_source != 'disc':
+      if not self.is_oracle:
+        raise ConfigError(f'--reward_source={self.reward_source} needs --dataset=oracle '
+                          '(the exact density it rewards with)')
+      if self.reward_candidates or self.reward_type != 'linear':
+        raise ConfigError(f'--reward_source={self.reward_source} does not combine with '
+                          "--reward_candidates or --reward_type (both act on the "
+                          "discriminator's scores)")
     if not 0.0 < self.ppo_clip < 1.0:
       raise ConfigError(f'--ppo_clip={self.ppo_clip}: must be in (0, 1)')
     if not 0.0 <= self.gen_ema < 1.0:
@@ -396,10 +415,12 @@ class Config:
                                     self.normalize_advantages or
                                     self.gen_updates_per_batch > 1 or
                                     self.disc_skip_margin or self.entropy_bonus
-                                    or self.mle_weight or self.reward_candidates):
+                                    or self.mle_weight or self.reward_candidates
+                                    or self.reward_source != 'disc'):
       raise ConfigError('--baseline_type/--reward_type/--normalize_advantages/'
                         '--gen_updates_per_batch/--disc_skip_margin/--entropy_bonus/'
-                        '--mle_weight/--reward_candidates apply to --objective=gan only')
+                        '--mle_weight/--reward_candidates/--reward_source apply to '
+                        '--objective=gan only')
     sel = self.effective_selection_metric
     if sel == 'nll_oracle' and not self.is_oracle:
       raise ConfigError('--selection_metric=nll_oracle needs --dataset=oracle')

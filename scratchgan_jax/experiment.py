@@ -168,7 +168,8 @@ def prepare(cfg: Config, dataset=None, oracle_params=None, training: bool = True
   if dataset is None:
     dataset, oracle_params = load_dataset(cfg)
   pretrained = data_lib.pretrained_embeddings(cfg, dataset)
-  setup = train_lib.make_setup(cfg, dataset.vocab_size, pretrained, eos=dataset.eos)
+  setup = train_lib.make_setup(cfg, dataset.vocab_size, pretrained, eos=dataset.eos,
+                               oracle_params=oracle_params)
   return Run(cfg, dataset, oracle_params, setup, mesh)
 
 

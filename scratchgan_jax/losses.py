@@ -36,6 +36,31 @@ def rewards_from_logits(disc_logits: jax.Array, kind: str = 'linear',
   return jnp.where(mask > 0, jax.nn.log_sigmoid(disc_logits), 0.0)
 
 
+def oracle_rewards(oracle_lp: jax.Array, gen_lp: jax.Array, kind: str,
+                   mask: jax.Array) -> jax.Array:
+  """Diagnostic rewards [B, T] from the exact densities of each sampled token,
+  log p_oracle(x_t|x_<t) and log p_gen(x_t|x_<t) [B, T], 0 outside `mask`.
+
+  `oracle_log_ratio`: r_t = log p_oracle - log p_gen. With gamma = 1 and any
+  baseline, REINFORCE's expected gradient is then -grad KL(p_gen || p_oracle)
+  (E[grad log p_gen] = 0 removes the reward's dependence on the parameters):
+  the reverse-KL objective a perfect discriminator stands for (Goodfellow et
+  al. 2014; Nowozin et al., NeurIPS 2016). `oracle_token_disc`: r_t = 2 D*_t - 1
+  with D*_t = sigmoid(log p_oracle - log p_gen), the probability that a
+  Bayes-optimal judge of the token given its prefix calls it real (equal
+  priors): the paper's reward range with a perfect per-token discriminator.
+  """
+  ratio = jax.lax.stop_gradient(oracle_lp - gen_lp)
+  if kind == 'oracle_log_ratio':
+    r = ratio
+  elif kind == 'oracle_token_disc':
+    r = 2.0 * jax.nn.sigmoid(ratio) - 1.0
+  else:
+    raise ValueError(f'oracle reward kind {kind!r}: expected oracle_log_ratio or '
+                     'oracle_token_disc')
+  return jnp.where(mask > 0, r, 0.0)
+
+
 def absorb_end(rewards: jax.Array, lengths: jax.Array) -> jax.Array:
   """Rewards [B, T] with the reward at each row's end (position lengths-1, its
   first PAD) repeated over the positions after it: the end is absorbing."""

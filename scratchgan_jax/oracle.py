@@ -98,8 +98,9 @@ def _sample_chunk(p, n, length, key):
   return toks.T
 
 
-@jax.jit
-def _nll_chunk(p, x):
+def _scan_log_probs(p, x, per_step):
+  """Teacher-forced scan of the oracle over x [n, T]: `per_step(log-probs of
+  each row's token at t)` is stacked over t."""
   n, H = x.shape[0], p['Ui'].shape[0]
   inputs = jnp.concatenate([jnp.full((n, 1), START_TOKEN, x.dtype), x[:, :-1]], 1)
 
@@ -108,11 +109,23 @@ def _nll_chunk(p, x):
     tok_in, tok_out = xs
     h, c, logits = _cell(p, p['g_embeddings'][tok_in], h, c)
     lp = jax.nn.log_softmax(logits)
-    return (h, c), -jnp.take_along_axis(lp, tok_out[:, None], 1)[:, 0].sum()
+    return (h, c), per_step(jnp.take_along_axis(lp, tok_out[:, None], 1)[:, 0])
 
-  _, nlls = jax.lax.scan(body, (jnp.zeros((n, H)), jnp.zeros((n, H))),
-                         (inputs.T, x.T))
-  return nlls.sum()
+  _, out = jax.lax.scan(body, (jnp.zeros((n, H)), jnp.zeros((n, H))), (inputs.T, x.T))
+  return out
+
+
+@jax.jit
+def _nll_chunk(p, x):
+  return _scan_log_probs(p, x, lambda lp: -lp.sum()).sum()
+
+
+def token_log_probs(params, sequences: jax.Array) -> jax.Array:
+  """log p_oracle(x_t | x_<t) [B, T] of `sequences` [B, T] (traceable: runs
+  where it is called, on whatever device holds its inputs). The exact
+  per-token density the `--reward_source=oracle_*` diagnostics reward with."""
+  p = {k: jnp.asarray(params[k], jnp.float32) for k in KEYS}
+  return _scan_log_probs(p, sequences.astype(jnp.int32), lambda lp: lp).T
 
 
 def _on_cpu(params):

@@ -26,6 +26,7 @@ import optax
 from scratchgan_jax import data as data_lib
 from scratchgan_jax import losses
 from scratchgan_jax import models
+from scratchgan_jax import oracle as oracle_lib
 from scratchgan_jax import parallel
 from scratchgan_jax.config import Config
 
@@ -66,6 +67,8 @@ class Setup:
   # Gradient chunks per step; 0 until `resolve_chunks` picks them for a mesh.
   grad_chunks: int = 0
   embedding_dim: int = 0  # pretrained + trainable embedding width
+  # The synthetic oracle's parameters, for `--reward_source=oracle_*` only.
+  oracle: Any = None
 
 
 def _labels(params, train_pretrained: bool):
@@ -89,7 +92,8 @@ def make_optimizer(lr: float, beta1: float, train_pretrained: bool):
 
 
 def make_setup(cfg: Config, vocab_size: int, pretrained: np.ndarray | None = None,
-               eos: bool | None = None) -> Setup:
+               eos: bool | None = None, oracle_params: dict | None = None) -> Setup:
+  """`oracle_params` are kept only where `cfg.reward_source` rewards with them."""
   eos = (not cfg.is_oracle) if eos is None else eos
   compute_dtype = jnp.dtype(cfg.compute_dtype)
   T = cfg.sequence_length
@@ -114,7 +118,8 @@ def make_setup(cfg: Config, vocab_size: int, pretrained: np.ndarray | None = Non
                make_optimizer(cfg.disc_lr, cfg.disc_beta1, tp),
                grad_chunks=cfg.grad_chunks,
                embedding_dim=cfg.trainable_embedding_size
-               + (pretrained.shape[1] if pretrained is not None else 0))
+               + (pretrained.shape[1] if pretrained is not None else 0),
+               oracle=oracle_params if cfg.reward_source != 'disc' else None)
 
 
 def init_state(setup: Setup, seed: int) -> TrainState:
@@ -267,14 +272,26 @@ def _gen_update(setup: Setup, mesh, gen_params, gen_opt_state, disc_params,
   if fake is None:
     fake, _ = setup.gen.sample(gen_params, k_sample, batch_size)
   B, T = fake.shape
-  # The rewards' discriminator pass runs chunk by chunk too, so its
-  # activations are bounded by the microbatch (same dropout key: same mask).
-  disc_logits = jax.lax.stop_gradient(parallel.chunked_map(
-      lambda dp, c, k: setup.disc.apply(dp, k, c, True), disc_params,
-      parallel.chunk(fake, C), k_disc, mesh).reshape(B, T))
   lengths = models.first_pad_length(fake, setup.eos)
   mask = models.sequence_mask(fake, setup.eos).astype(jnp.float32)
-  rewards = losses.rewards_from_logits(disc_logits, cfg.reward_type, mask)
+  if cfg.reward_source == 'disc':
+    # The rewards' discriminator pass runs chunk by chunk too, so its
+    # activations are bounded by the microbatch (same dropout key: same mask).
+    disc_logits = jax.lax.stop_gradient(parallel.chunked_map(
+        lambda dp, c, k: setup.disc.apply(dp, k, c, True), disc_params,
+        parallel.chunk(fake, C), k_disc, mesh).reshape(B, T))
+    rewards = losses.rewards_from_logits(disc_logits, cfg.reward_type, mask)
+  else:  # the diagnostic: the exact densities of the sampled tokens
+    if setup.oracle is None:
+      raise TrainingError(f'--reward_source={cfg.reward_source} needs the oracle\'s '
+                          'parameters (make_setup(..., oracle_params=...))')
+    gen_lp = parallel.chunked_map(
+        lambda gp, c, k: setup.gen.log_prob(gp, c, k, False), gen_params,
+        parallel.chunk(fake, C), k_disc, mesh).reshape(B, T)
+    oracle_lp = parallel.chunked_map(
+        lambda p, c, k: oracle_lib.token_log_probs(p, c), setup.oracle,
+        parallel.chunk(fake, C), k_disc, mesh).reshape(B, T)
+    rewards = losses.oracle_rewards(oracle_lp, gen_lp, cfg.reward_source, mask)
   if cfg.end_reward == 'absorb':
     rewards = losses.absorb_end(rewards, lengths)
   returns = losses.discounted_returns(rewards, cfg.gamma)
