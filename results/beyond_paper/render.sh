@@ -14,7 +14,18 @@ $PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-upda
   "gen_updates_per_batch=2=$B/oracle/ppo2_s*_metrics.jsonl" \
   "gen_lr=2e-3,gen_beta1=0.9=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" \
   "reward_candidates=64=$B/oracle/cand64_s*_metrics.jsonl" \
-  "reward_candidates=256=$B/oracle/cand256_s*_metrics.jsonl" > /dev/null
+  "reward_candidates=256=$B/oracle/cand256_s*_metrics.jsonl" \
+  "disc_feature_size=64=$B/oracle/disc_width64_s*_metrics.jsonl" \
+  "disc_feature_size=128=$B/oracle/disc_width128_s*_metrics.jsonl" > /dev/null
+# The diagnostic: the learned discriminator's rewards replaced by the oracle's exact density.
+$PY scripts/candidates_report.py --out=$B/oracle --name=perfect_reward \
+  --title="Oracle: the generator rewarded by the oracle's exact density instead of the discriminator (a diagnostic), 1,000 steps" \
+  "default=results/oracle_default/fast_sampler_s*_metrics.jsonl" \
+  "reward_source=oracle_token_disc=$B/oracle/oracle_token_disc_s*_metrics.jsonl" \
+  "reward_source=oracle_log_ratio=$B/oracle/oracle_log_ratio_s*_metrics.jsonl" \
+  "reward_source=oracle_log_ratio,gen_lr=2e-3,gen_beta1=0.9=$B/oracle/oracle_log_ratio_glr2e-3_s*_metrics.jsonl" \
+  "reward_source=oracle_log_ratio,gamma=1=$B/oracle/oracle_log_ratio_gamma1_s*_metrics.jsonl" \
+  "gen_lr=2e-3,gen_beta1=0.9 (the discriminator's rewards)=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" > /dev/null
 # The learning-rate decay against default runs of the same seeds on the same machine (the
 # two share every bit up to the decay's start, step 500), one row per seed.
 $PY scripts/candidates_report.py --out=$B/oracle --name=lr_decay --per_seed --digits=3 \
