@@ -11,11 +11,16 @@ the reverse KL that the generator family reaches by maximum likelihood is a
 reference for what REINFORCE reaches when it optimises that KL directly.
 
     python scripts/reverse_kl_probe.py --out=probe.jsonl runs/a runs/b ...
+    python scripts/reverse_kl_probe.py --table=probe.jsonl > probe.md
+
+`--table` renders the rows as one line per setting (the workdir's name without
+its `_sN` seed suffix): mean ± sample std over its runs.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 from absl import app, flags
@@ -28,6 +33,8 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Which samples.')
 _OUT = flags.DEFINE_string('out', '', 'JSON lines output (appended; default: stdout only).')
 _STEPS = flags.DEFINE_string('steps', '', 'Comma-separated checkpoint steps '
                              '(default: the last kept checkpoint of each run).')
+_TABLE = flags.DEFINE_string('table', '', 'Render this JSON lines file as a markdown '
+                             'table instead of probing.')
 
 
 def probe(run, gen_params, num: int, seed: int) -> dict:
@@ -39,7 +46,33 @@ def probe(run, gen_params, num: int, seed: int) -> dict:
               reverse_kl=round(nll_oracle - own, 4))
 
 
+def _cell(values) -> str:
+  if len(values) == 1:
+    return f'{values[0]:.3f}'
+  return f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}'
+
+
+def table(path: str) -> str:
+  """One markdown row per setting (the workdir name without `_sN`), in file order."""
+  groups: dict[str, list[dict]] = {}
+  for line in open(path, encoding='utf-8'):
+    row = json.loads(line)
+    groups.setdefault(re.sub(r'_s\d+$', '', row['workdir']), []).append(row)
+  out = ['| setting | runs | NLL-oracle | own NLL (entropy) | KL(gen ‖ oracle) | runs named |',
+         '|---|---|---|---|---|---|']
+  for name, rows in groups.items():
+    cells = [_cell([r[k] for r in rows]) for k in ('nll_oracle', 'own_nll', 'reverse_kl')]
+    out.append(f'| {name} | {len(rows)} | ' + ' | '.join(cells) + ' | '
+               + ', '.join(f"`{r['workdir']}`" for r in rows) + ' |')
+  return ('Nats per token at the last checkpoint, 10,000 samples each; mean ± sample std '
+          '(n - 1) over runs. Made by `scripts/reverse_kl_probe.py --table`.\n\n'
+          + '\n'.join(out) + '\n')
+
+
 def main(argv):
+  if _TABLE.value:
+    print(table(_TABLE.value), end='')
+    return
   workdirs = argv[1:]
   if not workdirs:
     raise app.UsageError('name one or more oracle training runs')

@@ -21,11 +21,15 @@ $PY scripts/candidates_report.py --out=$B/oracle --title="Oracle: generator-upda
 $PY scripts/candidates_report.py --out=$B/oracle --name=perfect_reward \
   --title="Oracle: the generator rewarded by the oracle's exact density instead of the discriminator (a diagnostic), 1,000 steps" \
   "default=results/oracle_default/fast_sampler_s*_metrics.jsonl" \
+  "default, on the AMD EPYC of these runs=$B/oracle/amd_default_s*_metrics.jsonl" \
+  "MLE (experiments/oracle_mle.cfg), on the AMD EPYC=$B/oracle/amd_mle_s*_metrics.jsonl" \
   "reward_source=oracle_token_disc=$B/oracle/oracle_token_disc_s*_metrics.jsonl" \
   "reward_source=oracle_log_ratio=$B/oracle/oracle_log_ratio_s*_metrics.jsonl" \
   "reward_source=oracle_log_ratio,gen_lr=2e-3,gen_beta1=0.9=$B/oracle/oracle_log_ratio_glr2e-3_s*_metrics.jsonl" \
   "reward_source=oracle_log_ratio,gamma=1=$B/oracle/oracle_log_ratio_gamma1_s*_metrics.jsonl" \
   "gen_lr=2e-3,gen_beta1=0.9 (the discriminator's rewards)=$B/oracle/gen_lr2e-3_beta0.9_s*_metrics.jsonl" > /dev/null
+# Each generator's KL to the oracle (scripts/reverse_kl_probe.py on the runs' last checkpoints).
+$PY scripts/reverse_kl_probe.py --table=$B/oracle/reverse_kl_probe.jsonl > $B/oracle/reverse_kl.md
 # The learning-rate decay against default runs of the same seeds on the same machine (the
 # two share every bit up to the decay's start, step 500), one row per seed.
 $PY scripts/candidates_report.py --out=$B/oracle --name=lr_decay --per_seed --digits=3 \
