@@ -46,7 +46,10 @@ Stages (full size, 2-core CPU, one run at a time):
      baseline and with the prefix baseline (~25 min each), and
      EMNLP2017 at 1,200 steps with the paper's scalar baseline and with the prefix
      baseline (~28 min each) and at 2,400 with the prefix baseline (~50 min),
-     scored like stages 5 and 6 and set beside their runs (beyond_paper/*_prefix_eval.md)
+     scored like stages 5 and 6 and set beside their runs (beyond_paper/*_prefix_eval.md);
+     and the diagnostic of section 7.2: the oracle's exact density as the reward and
+     discriminators of width 64 and 128, 3 seeds each (~60 min), with stages 2 and 3 in
+     the generator's KL to the oracle (scripts/reverse_kl_probe.py; ~15 min)
 """
 import argparse
 import dataclasses
@@ -332,6 +335,20 @@ def beyond_paper(plan: Plan) -> None:
         'normalize_advantages=false,false,false,false,true,false',
         'gen_updates_per_batch=1,1,1,1,1,2', f'num_steps={steps}', f'checkpoint_every={ckpt}',
         base=('--flagfile=experiments/oracle_scratchgan.cfg', *plan.oracle_size))
+  # The diagnostic of RESULTS.md 7.2, "A perfect discriminator": the oracle's
+  # exact density as the reward, and wider discriminators, set beside stages
+  # 2 and 3 (where they ran) in the generator's KL to the oracle.
+  groups = {'mle': seed_runs(f'{plan.out}/oracle_mle'),
+            'default': seed_runs(f'{plan.out}/oracle_scratchgan')}
+  for name, option in (('disc_width64', '--disc_feature_size=64'),
+                       ('disc_width128', '--disc_feature_size=128'),
+                       ('oracle_token_disc', '--reward_source=oracle_token_disc'),
+                       ('oracle_log_ratio', '--reward_source=oracle_log_ratio')):
+    out = f'{plan.out}/beyond_paper/oracle_{name}'
+    sweep(plan, out, f'experiments/oracle_scratchgan.cfg {option}',
+          base=('--flagfile=experiments/oracle_scratchgan.cfg', option, *plan.oracle_size))
+    groups[name] = seed_runs(out)
+  reverse_kl_probe(plan, groups, f'{plan.out}/beyond_paper/oracle_reverse_kl.md')
   # At the toy size one seed shows that the stage runs.
   real_seeds = plan.real_seeds.split(',')[0] if plan.quick else plan.real_seeds
   # The real-text runs the flagfiles do not already make: COCO's ships the
@@ -378,6 +395,30 @@ def beyond_paper(plan: Plan) -> None:
     # on the prefix runs of both lengths (results/beyond_paper/emnlp2017/average_probe.md).
     average_probe(plan, prefix_2400 + flagfile_runs,
                   f'{plan.out}/beyond_paper/emnlp2017_average_probe.md')
+
+
+def reverse_kl_probe(plan: Plan, groups: dict[str, list[str]], table: str) -> None:
+  """scripts/reverse_kl_probe.py on each run's last checkpoint (its row kept in
+  the run's eval/reverse_kl_probe.jsonl, written once), then one table row per
+  group."""
+  size = ('--num=64',) if plan.quick else ()
+  outs = []
+  for setting, runs in groups.items():
+    for wd in runs:
+      out = os.path.join(wd, 'eval', 'reverse_kl_probe.jsonl')
+      if not os.path.exists(out):
+        partial = out + '.partial'  # the probe appends: a killed probe starts again
+        if os.path.exists(partial):
+          os.remove(partial)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        run(plan, 'scripts/reverse_kl_probe.py', f'--setting={setting}', f'--out={partial}',
+            *size, wd, quiet=True)
+        os.replace(partial, out)
+      outs.append(out)
+  if outs:
+    with open(table, 'w', encoding='utf-8') as f:
+      subprocess.run([plan.python, os.path.join(REPO, 'scripts', 'reverse_kl_probe.py'),
+                      f'--table={",".join(outs)}'], cwd=REPO, stdout=f, check=True)
 
 
 def average_probe(plan: Plan, runs: list[str], table: str) -> None:

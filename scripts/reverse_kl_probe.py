@@ -33,8 +33,10 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Which samples.')
 _OUT = flags.DEFINE_string('out', '', 'JSON lines output (appended; default: stdout only).')
 _STEPS = flags.DEFINE_string('steps', '', 'Comma-separated checkpoint steps '
                              '(default: the last kept checkpoint of each run).')
-_TABLE = flags.DEFINE_string('table', '', 'Render this JSON lines file as a markdown '
-                             'table instead of probing.')
+_TABLE = flags.DEFINE_string('table', '', 'Render these JSON lines files (comma-separated) '
+                             'as a markdown table instead of probing.')
+_SETTING = flags.DEFINE_string('setting', '', "A name for the runs' rows; the table groups "
+                               "by it (default: each workdir's name without `_sN`).")
 
 
 def probe(run, gen_params, num: int, seed: int) -> dict:
@@ -52,12 +54,15 @@ def _cell(values) -> str:
   return f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}'
 
 
-def table(path: str) -> str:
-  """One markdown row per setting (the workdir name without `_sN`), in file order."""
+def table(paths: str) -> str:
+  """One markdown row per setting (a row's `setting`, else its workdir's name
+  without `_sN`), in the order of the files' rows."""
   groups: dict[str, list[dict]] = {}
-  for line in open(path, encoding='utf-8'):
-    row = json.loads(line)
-    groups.setdefault(re.sub(r'_s\d+$', '', row['workdir']), []).append(row)
+  for path in paths.split(','):
+    for line in open(path, encoding='utf-8'):
+      row = json.loads(line)
+      name = row.get('setting') or re.sub(r'_s\d+$', '', row['workdir'])
+      groups.setdefault(name, []).append(row)
   out = ['| setting | runs | NLL-oracle | own NLL (entropy) | KL(gen ‖ oracle) | runs named |',
          '|---|---|---|---|---|---|']
   for name, rows in groups.items():
@@ -85,6 +90,7 @@ def main(argv):
     states = list(states) if steps else list(states)[-1:]
     for step, state in states:
       row = dict(workdir=os.path.basename(os.path.normpath(workdir)), step=step,
+                 **({'setting': _SETTING.value} if _SETTING.value else {}),
                  objective=run.cfg.objective, reward_source=run.cfg.reward_source,
                  **probe(run, state.gen_params, _NUM.value, _SEED.value))
       print(json.dumps(row), flush=True)

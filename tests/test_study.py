@@ -1,5 +1,6 @@
 """The sweep tool and the study's reproduction script (`--quick`), end to end."""
 import csv
+import glob
 import json
 import os
 import re
@@ -162,7 +163,8 @@ def test_reproduce_quick_runs_every_stage_and_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_reproduce_quick_beyond_the_paper(tmp_path):
-  """Stage 9 alone: the oracle options as one tied sweep, and the real-text runs
+  """Stage 9 alone: the oracle options as one tied sweep, the perfect-discriminator
+  diagnostic with its KL table, and the real-text runs
   the flagfiles do not make (COCO with each baseline at 1,200 steps, EMNLP2017 with each
   baseline at 1,200 steps and the prefix baseline at 2,400), scored and tabulated
   (without stages 5 and 6 the tables hold stage 9's runs only), and the checkpoint
@@ -198,6 +200,15 @@ def test_reproduce_quick_beyond_the_paper(tmp_path):
   # The checkpoint average of the 2,400-step run: its two kept checkpoints and their mean.
   table = open(os.path.join(out, 'beyond_paper', 'emnlp2017_average_probe.md')).read()
   assert len([l for l in table.splitlines() if '| 2, 4 |' in l]) == 1, table
+  # The perfect-discriminator diagnostic: each setting's run in the KL probe's table
+  # (stages 2 and 3 did not run here, so no default or MLE row).
+  table = open(os.path.join(out, 'beyond_paper', 'oracle_reverse_kl.md')).read()
+  for name in ('disc_width64', 'disc_width128', 'oracle_token_disc', 'oracle_log_ratio'):
+    assert f'| {name} | 1 |' in table, table
+  assert '| default |' not in table and '| mle |' not in table, table
+  cfg = json.load(open(glob.glob(os.path.join(out, 'beyond_paper', 'oracle_oracle_log_ratio',
+                                              '*_s0', 'config.json'))[0]))
+  assert cfg['reward_source'] == 'oracle_log_ratio' and cfg['num_steps'] == 4, cfg
 
 
 @pytest.mark.parametrize('arg,pattern', [('--only=10', '--only=10: comma-separated stage numbers 1-9'),
