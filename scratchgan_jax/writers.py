@@ -45,6 +45,12 @@ def markdown_table(header, rows) -> list[str]:
   return [line(header), '|' + '---|' * len(header)] + [line(r) for r in rows]
 
 
+def append_jsonl(path: str, rows: list[dict]) -> None:
+  """Appends `rows` to `path`, one JSON object per line (the probes' output)."""
+  with open(path, 'a', encoding='utf-8') as f:
+    f.writelines(json.dumps(r) + '\n' for r in rows)
+
+
 def _clean(v):
   if hasattr(v, 'item'):
     v = v.item()

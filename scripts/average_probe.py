@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from scratchgan_jax import evaluate, experiment
+from scratchgan_jax import evaluate, experiment, writers
 from scratchgan_jax.sweep import sample_std
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A training run.')
@@ -131,8 +131,7 @@ def main(argv):
     print(json.dumps(row), flush=True)
     rows.append(row)
   if _OUT.value:
-    with open(_OUT.value, 'a') as f:
-      f.writelines(json.dumps(r) + '\n' for r in rows)
+    writers.append_jsonl(_OUT.value, rows)
 
 
 if __name__ == '__main__':

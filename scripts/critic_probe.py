@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from scratchgan_jax import experiment, inference, losses, models
+from scratchgan_jax import experiment, inference, losses, models, writers
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A GAN training run.')
 _NUM = flags.DEFINE_integer('num', 4000, 'Samples per checkpoint (half fit, half test).')
@@ -113,8 +113,7 @@ def main(argv):
     print(json.dumps(row), flush=True)
     rows.append(row)
   if _OUT.value:
-    with open(_OUT.value, 'a', encoding='utf-8') as f:
-      f.writelines(json.dumps(r) + '\n' for r in rows)
+    writers.append_jsonl(_OUT.value, rows)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from scratchgan_jax import experiment, inference, models
+from scratchgan_jax import experiment, inference, models, writers
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A training run (text dataset).')
 _NUM = flags.DEFINE_integer('num', 2000, 'Sentences of each kind.')
@@ -62,8 +62,7 @@ def main(argv):
     print(json.dumps({k: v for k, v in row.items() if 'position' not in k}), flush=True)
     rows.append(row)
   if _OUT.value:
-    with open(_OUT.value, 'a', encoding='utf-8') as f:
-      f.writelines(json.dumps(r) + '\n' for r in rows)
+    writers.append_jsonl(_OUT.value, rows)
 
 
 if __name__ == '__main__':

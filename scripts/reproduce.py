@@ -397,24 +397,27 @@ def beyond_paper(plan: Plan) -> None:
                   f'{plan.out}/beyond_paper/emnlp2017_average_probe.md')
 
 
+def _probe_once(plan: Plan, workdir: str, probe: str, *args: str) -> str:
+  """`<workdir>/eval/<probe>.jsonl`, written once by `scripts/<probe>.py *args
+  --out=...` (the probe appends, so a killed probe starts again from nothing)."""
+  out = os.path.join(workdir, 'eval', f'{probe}.jsonl')
+  if not os.path.exists(out):
+    partial = out + '.partial'
+    if os.path.exists(partial):
+      os.remove(partial)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    run(plan, f'scripts/{probe}.py', *args, f'--out={partial}', quiet=True)
+    os.replace(partial, out)
+  return out
+
+
 def reverse_kl_probe(plan: Plan, groups: dict[str, list[str]], table: str) -> None:
   """scripts/reverse_kl_probe.py on each run's last checkpoint (its row kept in
   the run's eval/reverse_kl_probe.jsonl, written once), then one table row per
   group."""
   size = ('--num=64',) if plan.quick else ()
-  outs = []
-  for setting, runs in groups.items():
-    for wd in runs:
-      out = os.path.join(wd, 'eval', 'reverse_kl_probe.jsonl')
-      if not os.path.exists(out):
-        partial = out + '.partial'  # the probe appends: a killed probe starts again
-        if os.path.exists(partial):
-          os.remove(partial)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        run(plan, 'scripts/reverse_kl_probe.py', f'--setting={setting}', f'--out={partial}',
-            *size, wd, quiet=True)
-        os.replace(partial, out)
-      outs.append(out)
+  outs = [_probe_once(plan, wd, 'reverse_kl_probe', f'--setting={setting}', *size, wd)
+          for setting, runs in groups.items() for wd in runs]
   if outs:
     with open(table, 'w', encoding='utf-8') as f:
       subprocess.run([plan.python, os.path.join(REPO, 'scripts', 'reverse_kl_probe.py'),
@@ -425,18 +428,7 @@ def average_probe(plan: Plan, runs: list[str], table: str) -> None:
   """scripts/average_probe.py on each run (its rows kept in the run's
   eval/average_probe.jsonl, written once), then their table."""
   size = ('--num_samples=64', '--max_references=64') if plan.quick else ()
-  outs = []
-  for wd in runs:
-    out = os.path.join(wd, 'eval', 'average_probe.jsonl')
-    if not os.path.exists(out):
-      partial = out + '.partial'  # the probe appends: a killed probe starts again
-      if os.path.exists(partial):
-        os.remove(partial)
-      os.makedirs(os.path.dirname(out), exist_ok=True)
-      run(plan, 'scripts/average_probe.py', f'--workdir={wd}', f'--out={partial}', *size,
-          quiet=True)
-      os.replace(partial, out)
-    outs.append(out)
+  outs = [_probe_once(plan, wd, 'average_probe', f'--workdir={wd}', *size) for wd in runs]
   if outs:
     run(plan, 'scripts/average_probe.py', f'--table={table}', f'--out={",".join(outs)}',
         quiet=True)

@@ -25,7 +25,7 @@ import re
 import numpy as np
 from absl import app, flags
 
-from scratchgan_jax import experiment, inference
+from scratchgan_jax import experiment, inference, writers
 from scratchgan_jax import oracle as oracle_lib
 
 _NUM = flags.DEFINE_integer('num', 10000, 'Samples per checkpoint.')
@@ -63,15 +63,15 @@ def table(paths: str) -> str:
       row = json.loads(line)
       name = row.get('setting') or re.sub(r'_s\d+$', '', row['workdir'])
       groups.setdefault(name, []).append(row)
-  out = ['| setting | runs | NLL-oracle | own NLL (entropy) | KL(gen ‖ oracle) | runs named |',
-         '|---|---|---|---|---|---|']
-  for name, rows in groups.items():
-    cells = [_cell([r[k] for r in rows]) for k in ('nll_oracle', 'own_nll', 'reverse_kl')]
-    out.append(f'| {name} | {len(rows)} | ' + ' | '.join(cells) + ' | '
-               + ', '.join(f"`{r['workdir']}`" for r in rows) + ' |')
+  header = ('setting', 'runs', 'NLL-oracle', 'own NLL (entropy)', 'KL(gen ‖ oracle)',
+            'runs named')
+  lines = writers.markdown_table(header, [
+      (name, len(rows),
+       *(_cell([r[k] for r in rows]) for k in ('nll_oracle', 'own_nll', 'reverse_kl')),
+       ', '.join(f"`{r['workdir']}`" for r in rows)) for name, rows in groups.items()])
   return ('Nats per token at the last checkpoint, 10,000 samples each; mean ± sample std '
           '(n - 1) over runs. Made by `scripts/reverse_kl_probe.py --table`.\n\n'
-          + '\n'.join(out) + '\n')
+          + '\n'.join(lines) + '\n')
 
 
 def main(argv):
@@ -96,8 +96,7 @@ def main(argv):
       print(json.dumps(row), flush=True)
       rows.append(row)
   if _OUT.value:
-    with open(_OUT.value, 'a', encoding='utf-8') as f:
-      f.writelines(json.dumps(r) + '\n' for r in rows)
+    writers.append_jsonl(_OUT.value, rows)
 
 
 if __name__ == '__main__':
